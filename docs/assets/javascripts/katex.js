@@ -1,0 +1,15 @@
+// Render math with the KaTeX copy the site serves itself (no CDN).
+// Material's document$ fires on every page load, instant navigation included.
+// The $ delimiters are for gallery pages: notebook Markdown keeps $...$.
+document$.subscribe(({ body }) => {
+  renderMathInElement(body, {
+    delimiters: [
+      { left: "$$", right: "$$", display: true },
+      { left: "\\[", right: "\\]", display: true },
+      { left: "\\(", right: "\\)", display: false },
+      { left: "$", right: "$", display: false },
+    ],
+    ignoredClasses: ["highlight", "jp-InputArea"],
+    throwOnError: false,
+  });
+});

@@ -1,0 +1,165 @@
+"""What an example reports: the fast switch, its output folder, its figures,
+tables and values, and a progress bar.
+
+Every example imports these, so a figure or a number on the site is always
+written the same way and always lands in the example's one output folder.
+
+The output folder is ``$DOCS_OUTPUT_DIR`` when set (the site build sets it)
+and ``_output/<example>/`` at the top of the repository otherwise.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Figure style shared by every example: one width (7.2 in, as matplotlib's
+# own gallery), readable fonts, and no per-save randomness in the SVG ids.
+STYLE = {
+    "figure.figsize": (7.2, 3.6),
+    "figure.dpi": 100,
+    "font.size": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "bn-reference",
+    "svg.fonttype": "path",
+}
+matplotlib.rcParams.update(STYLE)
+
+
+def fast_mode(environ=None):
+    """Return True when ``DOCS_FAST`` asks for the small, quick version.
+
+    >>> fast_mode({})
+    False
+    >>> fast_mode({"DOCS_FAST": "1"})
+    True
+    >>> fast_mode({"DOCS_FAST": "yes"})
+    Traceback (most recent call last):
+    ...
+    ValueError: DOCS_FAST must be '0' or '1' (or unset), got 'yes'
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get("DOCS_FAST", "").strip()
+    if value in ("", "0"):
+        return False
+    if value == "1":
+        return True
+    raise ValueError(f"DOCS_FAST must be '0' or '1' (or unset), got {value!r}")
+
+
+FAST = fast_mode()
+
+
+def output_dir(name, environ=None):
+    """Return (and create) the one folder where example ``name`` writes.
+
+    >>> output_dir("demo", {"DOCS_OUTPUT_DIR": "/tmp/bn-demo"}).as_posix()
+    '/tmp/bn-demo'
+    >>> output_dir("demo", {}).relative_to(ROOT).as_posix()
+    '_output/demo'
+    """
+    environ = os.environ if environ is None else environ
+    path = Path(environ.get("DOCS_OUTPUT_DIR") or ROOT / "_output" / name)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Report:
+    """Collects the files one example writes into its output folder.
+
+    >>> import tempfile
+    >>> report = Report("demo", tempfile.mkdtemp())
+    >>> report.values(final_loss=0.123456, steps=42)
+    >>> print(report.path("values.json").read_text())
+    {
+      "final_loss": "0.1235",
+      "steps": "42"
+    }
+    """
+
+    def __init__(self, name, folder=None):
+        self.name = name
+        self.folder = Path(folder) if folder else output_dir(name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._values = {}
+
+    def path(self, filename):
+        return self.folder / filename
+
+    def figure(self, fig, name):
+        """Save ``fig`` as ``<name>.svg``, byte-identical across runs."""
+        fig.savefig(self.path(f"{name}.svg"), bbox_inches="tight",
+                    metadata={"Date": None})
+
+    def table(self, name, header, rows):
+        """Write a Markdown table ``<name>.md`` that a page can include.
+
+        >>> import tempfile
+        >>> report = Report("demo", tempfile.mkdtemp())
+        >>> path = report.table("t", ["model", "loss"], [["BN", "0.50"]])
+        >>> print(path.read_text(), end="")
+        | model | loss |
+        | --- | --- |
+        | BN | 0.50 |
+        """
+        lines = ["| " + " | ".join(header) + " |",
+                 "| " + " | ".join("---" for _ in header) + " |"]
+        for row in rows:
+            if len(row) != len(header):
+                raise ValueError(f"row {row!r} does not match {header!r}")
+            lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+        path = self.path(f"{name}.md")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def values(self, **values):
+        """Record numbers for the prose; floats are written with 4 digits.
+
+        Pages show them with ``{{ <example>.<key> }}``, so every number in
+        the text comes out of this run. A string is kept as written.
+        """
+        for key, value in values.items():
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    raise ValueError(f"{key} is not finite: {value}")
+                value = f"{value:.4g}"
+            self._values[key] = str(value)
+        self.path("values.json").write_text(
+            json.dumps(self._values, indent=2, sort_keys=True) + "\n",
+            encoding="utf-8")
+
+
+def progress(iterable, total=None, label="", stream=None, every=0.5):
+    """Yield from ``iterable``, drawing a progress bar on a terminal only.
+
+    In a build log or a notebook (not a TTY) it prints nothing, so logs stay
+    quiet.
+
+    >>> list(progress(range(3), label="steps"))
+    [0, 1, 2]
+    """
+    stream = sys.stderr if stream is None else stream
+    if not getattr(stream, "isatty", lambda: False)():
+        yield from iterable
+        return
+    total = len(iterable) if total is None else total
+    last = 0.0
+    for i, item in enumerate(iterable, 1):
+        yield item
+        now = time.monotonic()
+        if now - last > every or i == total:
+            last = now
+            done = int(30 * i / max(total, 1))
+            stream.write(f"\r{label} [{'#' * done}{'.' * (30 - done)}] "
+                         f"{i}/{total}")
+            stream.flush()
+    stream.write("\n")
