@@ -36,8 +36,15 @@ from docs_plugin.runner import ExampleError, Runner, discover, to_notebook
 log = logging.getLogger("mkdocs.plugins.examples")
 
 VALUE = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*\}\}")
-MATHJAX = re.compile(
-    r"<script[^>]*(?:mathjax|MathJax)[^>]*>.*?</script>", re.S | re.I)
+# nbconvert's template loads MathJax and Mermaid from CDNs; KaTeX renders
+# the notebooks' math instead, and the examples draw no Mermaid diagrams.
+CDN_LOADERS = [
+    re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
+               re.S | re.I),
+    re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid'
+               r"(?:(?!</script>).)*</script>", re.S),
+]
+INCLUDE = re.compile(r'^[ \t]*-{1,2}8<-{1,2}[ \t]+"([^"]+)"[ \t]*$', re.M)
 GALLERY_NAV = "gallery/index.md"
 KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
 
@@ -220,6 +227,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"{page.file.src_path}: no value {name}.{key} "
                     f"(values of {name}: {known})") from None
 
+        self._check_includes(markdown, page, config)
         markdown = VALUE.sub(value, markdown)
         if "{{" in markdown and not page.file.src_path.endswith(".ipynb"):
             line = markdown[:markdown.index("{{")].count("\n") + 1
@@ -227,12 +235,33 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                               "value reference (use {{ example.key }})")
         return markdown
 
+    def _check_includes(self, markdown, page, config):
+        """Name the page, line and target of a broken include (pymdownx
+        would only raise a bare traceback)."""
+        bases = config.mdx_configs["pymdownx.snippets"]["base_path"]
+        for match in INCLUDE.finditer(markdown):
+            target, _, section = match.group(1).partition(":")
+            line = markdown[:match.start()].count("\n") + 1
+            where = f"{page.file.src_path}:{line}"
+            found = [Path(b) / target for b in bases
+                     if (Path(b) / target).is_file()]
+            if not found:
+                raise PluginError(f"{where}: included file {target} not "
+                                  "found (a typo, or an example that did "
+                                  "not write it?)")
+            text = found[0].read_text(encoding="utf-8")
+            if section and not section.isdigit() and not all(
+                    f"[{tag}:{section}]" in text for tag in ("start", "end")):
+                raise PluginError(f"{where}: section '{section}' not found "
+                                  f"in {target}")
+
     def on_page_content(self, html, page, config, files):
         src = page.file.src_path
         if not (src.startswith("gallery/") and src.endswith(".ipynb")):
             return html
         name = Path(src).stem
-        html = MATHJAX.sub("", html)  # KaTeX renders the math, offline
+        for loader in CDN_LOADERS:
+            html = loader.sub("", html)
         run = self.runs[name]
         bar = (
             '<div class="example-downloads">'

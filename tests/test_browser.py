@@ -1,0 +1,127 @@
+"""The built site in a real browser (headless Chromium): math is rendered,
+figures load, nothing errors in the console, search finds pages."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or \
+    "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update",
+         "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """Serve the built site on loopback (search's web worker needs HTTP)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1",
+         "-d", str(site)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
+    port = int(line.split(" port ")[1].split()[0])
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(50):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make setup` "
+                    "or set CHROMIUM=/path/to/chrome")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server, tmp_path_factory):
+    """A fresh page that records console errors and failed requests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: m.type == "error" and
+            page.problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: page.problems.append(f"error: {e}"))
+    page.on("requestfailed", lambda r: page.problems.append(
+        f"failed: {r.url}"))
+    page.on("response", lambda r: r.status >= 400 and page.problems.append(
+        f"{r.status}: {r.url}"))
+    page.base = server
+    shots = tmp_path_factory.getbasetemp() / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page.shot = lambda name: page.screenshot(path=shots / f"{name}.png",
+                                             full_page=True)
+    yield page
+    context.close()
+
+
+def images_loaded(page):
+    return page.eval_on_selector_all(
+        "article img",
+        "imgs => imgs.map(i => [i.src, i.complete && i.naturalWidth > 0])")
+
+
+@pytest.mark.parametrize("path", ["", "experiments/", "gallery/",
+                                  "gallery/mlp_batchnorm/", "timings/"])
+def test_page_loads_cleanly(page, path):
+    page.goto(page.base + path, wait_until="networkidle")
+    page.shot(path.strip("/").replace("/", "_") or "home")
+    images = images_loaded(page)
+    if path in ("", "gallery/", "gallery/mlp_batchnorm/"):
+        assert images, "expected a figure on this page"
+    assert all(ok for _, ok in images), images
+    assert page.problems == []
+
+
+def test_math_is_rendered_by_katex(page):
+    page.goto(page.base, wait_until="networkidle")
+    assert page.locator(".katex-display").count() >= 1
+    assert page.locator(".katex").count() >= 5
+    assert page.locator(".katex-error").count() == 0
+    text = page.locator("article").inner_text()
+    assert "\\frac" not in text and "\\(" not in text  # no raw TeX left
+    # KaTeX's own fonts, served by the site, are in use.
+    fonts = page.evaluate(
+        "[...document.fonts].filter(f => f.status == 'loaded')"
+        ".map(f => f.family)")
+    assert any("KaTeX" in family for family in fonts), fonts
+
+
+def test_code_blocks_render_with_copy_buttons(page):
+    page.goto(page.base + "experiments/", wait_until="networkidle")
+    blocks = page.locator("article .highlight pre")
+    assert blocks.count() >= 4
+    assert "def make_mlp" in blocks.first.inner_text()
+    copy = page.locator('article .md-code__button[data-md-type="copy"]')
+    assert copy.count() >= 4
+
+
+def test_search_finds_a_page(page):
+    page.goto(page.base, wait_until="networkidle")
+    page.locator(".md-search__input").click()
+    page.keyboard.type("running_mean")  # Material reacts to key events
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=10000)
+    assert results.count() >= 1
+    assert "running_mean" in page.locator(".md-search-result").inner_text()
+    assert page.problems == []

@@ -1,0 +1,194 @@
+"""`mkdocs build --strict` of the real site in fast mode, and the ways a
+build must fail loudly instead of publishing something wrong."""
+
+import json
+import os
+import re
+import shutil
+import textwrap
+
+import pytest
+
+from conftest import ROOT, fast_env, mkdocs_build
+
+PAGES = ["index.html", "experiments/index.html", "gallery/index.html",
+         "gallery/mlp_batchnorm/index.html", "timings/index.html"]
+
+
+def html_pages(site):
+    return {p.relative_to(site).as_posix(): p.read_text(encoding="utf-8")
+            for p in site.rglob("*.html")}
+
+
+def test_site_has_every_page_and_download(site):
+    for page in PAGES:
+        assert (site / page).is_file(), page
+    assert (site / "downloads/mlp_batchnorm.py").read_text() == \
+        (ROOT / "examples/mlp_batchnorm.py").read_text()
+    notebook = json.loads((site / "downloads/mlp_batchnorm.ipynb").read_text())
+    sources = ["".join(c["source"]) for c in notebook["cells"]]
+    assert any("make_mlp" in s for s in sources)
+    assert not any("--8<--" in s for s in sources)
+
+
+def test_pages_show_the_generated_numbers(site):
+    cache = ROOT / ".cache/examples/fast/outputs/mlp_batchnorm"
+    values = json.loads((cache / "values.json").read_text())
+    home = (site / "index.html").read_text()
+    for key in ("loss_bn", "loss_plain", "accuracy_bn", "accuracy_plain"):
+        assert f"{values[key]}" in home, key
+    assert "<table>" in home and values["accuracy_bn"] in \
+        home[home.index("<table>"):home.index("</table>")]
+    assert (site / "generated/mlp_batchnorm/loss_curves.svg").is_file()
+
+
+def test_nothing_unfinished_or_online_is_published(site):
+    for name, html in html_pages(site).items():
+        assert "--8<--" not in html, f"snippet marker left in {name}"
+        assert "{{" not in html.replace("{{ ", ""), f"raw value in {name}"
+        assert "Traceback" not in html, f"traceback published in {name}"
+        # Offline: no script, stylesheet, font or image from another host.
+        remote = re.findall(
+            r'<(?:script|link|img)[^>]+(?:src|href)="(https?://[^"]+)"', html)
+        assert not remote, f"{name} loads {remote}"
+        for cdn in ("cdnjs", "jsdelivr", "unpkg", "googleapis", "mathjax"):
+            assert cdn not in html.lower(), f"{name} mentions {cdn}"
+
+
+def test_gallery_page_shows_code_and_output(site):
+    html = (site / "gallery/mlp_batchnorm/index.html").read_text()
+    assert "def make_mlp" in html.replace("<span", " <span") or \
+        "make_mlp" in html
+    assert "data:image/png;base64" in html  # the figure, as executed
+    assert 'href="../../downloads/mlp_batchnorm.ipynb"' in html
+
+
+def test_timings_page_lists_every_example(site):
+    html = (site / "timings/index.html").read_text()
+    assert "An MLP with and without BatchNorm1d" in html
+    assert re.search(r"<td[^>]*>\d+\.\d</td>", html)
+
+
+def test_two_builds_generate_identical_tables(site, tmp_path):
+    """A second clean build (fresh cache) writes the same tables/values."""
+    for folder in ("examples", "snippets", "docs"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    os.symlink(ROOT / "node_modules", tmp_path / "node_modules")
+    result = mkdocs_build(tmp_path / "site", cwd=tmp_path,
+                          config=str(tmp_path / "mkdocs.yml"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    ours = ROOT / ".cache/examples/fast/outputs"
+    theirs = tmp_path / ".cache/examples/fast/outputs"
+    for path in sorted(ours.rglob("*")):
+        if path.suffix in (".md", ".json", ".svg"):
+            other = theirs / path.relative_to(ours)
+            assert path.read_bytes() == other.read_bytes(), path.name
+
+
+# --- failing loudly -----------------------------------------------------------
+
+TINY_EXAMPLE = """\
+# %% [markdown]
+# # Tiny
+#
+# A tiny example for the build tests.
+
+# %%
+import matplotlib.pyplot as plt
+from snippets.report import Report
+
+report = Report("tiny")
+fig, ax = plt.subplots()
+ax.plot(range(30), [i * i for i in range(30)])
+report.figure(fig, "curve")
+report.values(answer=42)
+{extra}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A minimal project using the real mkdocs.yml and plugin."""
+    config = (ROOT / "mkdocs.yml").read_text()
+    nav = "nav:\n  - Home: index.md\n  - Gallery: gallery/index.md\n" \
+          "  - Execution times: timings.md\n"
+    config = re.sub(r"^nav:\n(?:  .*\n)+", nav, config, flags=re.M)
+    (tmp_path / "mkdocs.yml").write_text(config)
+    shutil.copytree(ROOT / "docs/assets", tmp_path / "docs/assets")
+    os.symlink(ROOT / "node_modules", tmp_path / "node_modules")
+    (tmp_path / "examples").mkdir()
+
+    def build(page="# Home\n\nThe answer is {{ tiny.answer }}.\n", extra="",
+              **env):
+        (tmp_path / "docs/index.md").write_text(page)
+        (tmp_path / "examples/tiny.py").write_text(
+            TINY_EXAMPLE.format(extra=extra))
+        shutil.rmtree(tmp_path / "site", ignore_errors=True)
+        result = mkdocs_build(tmp_path / "site", cwd=tmp_path,
+                              config=str(tmp_path / "mkdocs.yml"),
+                              env=fast_env(**env))
+        return result, tmp_path / "site"
+
+    return build
+
+
+def test_tiny_project_builds(tiny):
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "The answer is 42." in (site / "index.html").read_text()
+
+
+def test_failing_example_fails_the_build(tiny):
+    result, site = tiny(extra="raise RuntimeError('boom in tiny')")
+    assert result.returncode != 0
+    assert "example" in result.stderr and "tiny.py failed" in result.stderr
+    assert "RuntimeError: boom in tiny" in result.stderr
+    assert "Traceback (most recent call last)" not in result.stderr.split(
+        "failed:")[0]  # mkdocs itself did not crash: a clean error
+    assert not (site / "index.html").exists()
+
+
+def test_missing_include_fails_the_build(tiny):
+    page = '# Home\n\n```python\n--8<-- "examples/tiny.py:nope"\n```\n'
+    result, _ = tiny(page=page)
+    assert result.returncode != 0
+    assert "index.md:4: section 'nope' not found in examples/tiny.py" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_fails_the_build(tiny):
+    result, _ = tiny(page='# Home\n\n--8<-- "tiny/absent.md"\n')
+    assert result.returncode != 0
+    assert "index.md:3: included file tiny/absent.md not found" in \
+        result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_value_fails_the_build(tiny):
+    result, _ = tiny(page="# Home\n\n{{ tiny.question }}\n")
+    assert result.returncode != 0
+    assert "no value tiny.question (values of tiny: answer)" in result.stderr
+
+
+def test_broken_link_fails_the_build(tiny):
+    result, _ = tiny(page="# Home\n\nSee [this](missing.md).\n")
+    assert result.returncode != 0
+    assert "missing.md" in result.stderr
+
+
+def test_bad_fast_value_fails_the_build(tiny):
+    result, _ = tiny(DOCS_FAST="true")
+    assert result.returncode != 0
+    assert "DOCS_FAST must be '0' or '1'" in result.stderr
+
+
+def test_execution_off_serves_the_cache(tiny):
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    result, site = tiny(DOCS_EXECUTE="false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "The answer is 42." in (site / "index.html").read_text()
+    assert "tiny: cached" in result.stderr

@@ -1,0 +1,100 @@
+"""Every fenced code block in docs/ is an include of a named section of a
+tracked file under examples/ or snippets/ (so every shown line is tested)."""
+
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import DOCS, ROOT
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+INCLUDE = re.compile(r'^\s*-{1,2}8<-{1,2}\s+"([^"]+)"\s*$')
+
+
+def tracked_files(root=ROOT):
+    out = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True,
+                         text=True, check=True)
+    return set(out.stdout.split())
+
+
+def violations(docs, root, tracked):
+    """One message per code block that is not a proper include."""
+    found = []
+    for md in sorted(Path(docs).rglob("*.md")):
+        lines = md.read_text(encoding="utf-8").splitlines()
+        i = 0
+        while i < len(lines):
+            opening = FENCE.match(lines[i])
+            if not opening:
+                i += 1
+                continue
+            start, body, i = i + 1, [], i + 1
+            while i < len(lines) and not lines[i].strip().startswith(
+                    opening.group(1)):
+                body.append(lines[i])
+                i += 1
+            i += 1
+            where = f"{md.relative_to(docs)}:{start}"
+            body = [line for line in body if line.strip()]
+            if not body:
+                found.append(f"{where}: empty code block")
+            for line in body:
+                match = INCLUDE.match(line)
+                if not match:
+                    found.append(f"{where}: code typed into Markdown")
+                    break
+                path, _, section = match.group(1).partition(":")
+                if not path.startswith(("examples/", "snippets/")):
+                    found.append(f"{where}: {path} is not in examples/ "
+                                 "or snippets/")
+                elif path not in tracked:
+                    found.append(f"{where}: {path} is not tracked by git")
+                elif not section or section.replace(":", "").isdigit():
+                    found.append(f"{where}: include a named section of "
+                                 f"{path}, not the whole file or lines")
+                else:
+                    text = (Path(root) / path).read_text(encoding="utf-8")
+                    for tag in ("start", "end"):
+                        if f"# --8<-- [{tag}:{section}]" not in text:
+                            found.append(f"{where}: no [{tag}:{section}] "
+                                         f"in {path}")
+    return found
+
+
+def test_every_code_block_is_a_tested_include():
+    assert violations(DOCS, ROOT, tracked_files()) == []
+
+
+def test_there_are_code_blocks_to_check():
+    text = "".join(p.read_text() for p in DOCS.rglob("*.md"))
+    assert text.count("--8<-- \"examples/") + \
+        text.count("--8<-- \"snippets/") >= 3
+
+
+def test_the_check_catches_each_kind_of_violation(tmp_path):
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "x.py").write_text(
+        "# --8<-- [start:ok]\nx = 1\n# --8<-- [end:ok]\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text(
+        "```python\nprint('typed')\n```\n\n"
+        "```python\n--8<-- \"examples/x.py:ok\"\n```\n\n"
+        "```python\n--8<-- \"examples/x.py:missing\"\n```\n\n"
+        "```python\n--8<-- \"examples/x.py:1:2\"\n```\n\n"
+        "```python\n--8<-- \"examples/x.py\"\n```\n\n"
+        "```python\n--8<-- \"other/y.py:s\"\n```\n\n"
+        "```python\n--8<-- \"examples/untracked.py:s\"\n```\n\n"
+        "```\n```\n")
+    found = violations(tmp_path / "docs", tmp_path, {"examples/x.py"})
+    assert [f.split(": ", 1)[1] for f in found] == [
+        "code typed into Markdown",
+        "no [start:missing] in examples/x.py",
+        "no [end:missing] in examples/x.py",
+        "include a named section of examples/x.py, not the whole file or "
+        "lines",
+        "include a named section of examples/x.py, not the whole file or "
+        "lines",
+        "other/y.py is not in examples/ or snippets/",
+        "examples/untracked.py is not tracked by git",
+        "empty code block",
+    ]
