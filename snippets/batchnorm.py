@@ -14,6 +14,12 @@ True
 import torch
 from torch import nn
 
+# --8<-- [start:tolerance]
+# How close "equal to torch.nn" must be in tests/test_batchnorm.py.
+TOLERANCE = {torch.float64: dict(rtol=1e-10, atol=1e-12),
+             torch.float32: dict(rtol=1e-4, atol=1e-5)}
+# --8<-- [end:tolerance]
+
 
 # --8<-- [start:init]
 class BatchNorm(nn.Module):
@@ -57,11 +63,17 @@ class BatchNorm(nn.Module):
             if n <= 1:
                 raise ValueError("Expected more than 1 value per channel "
                                  f"when training, got input size {x.size()}")
+            if self.eps <= 0:  # a constant channel would give 0 / 0
+                raise ValueError("batch_norm eps must be positive during "
+                                 f"training, but got {self.eps}")
             mean = x.mean(dims)
             var = x.var(dims, correction=0)  # biased: divide by n
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, n)
         else:
+            if self.eps < 0:
+                raise ValueError("batch_norm eps must be non-negative, "
+                                 f"but got {self.eps}")
             mean, var = self.running_mean, self.running_var
         x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
         if self.affine:

@@ -7,12 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.batchnorm import BatchNorm, batch_norm_manual
+from snippets.batchnorm import TOLERANCE, BatchNorm, batch_norm_manual
 
 TORCH_CLASS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d,
                5: nn.BatchNorm3d}
-TOLERANCE = {torch.float64: dict(rtol=1e-10, atol=1e-12),
-             torch.float32: dict(rtol=1e-4, atol=1e-5)}
 C = 3
 
 
@@ -186,3 +184,26 @@ def test_manual_matches_autograd_through_batchnorm2d():
     torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(w.grad, torch_bn.weight.grad)
     torch.testing.assert_close(b.grad, torch_bn.bias.grad)
+
+
+@pytest.mark.parametrize("eps, training, track", [
+    (0.0, True, True), (-1.0, True, True), (0.0, False, False),
+    (-1.0, False, True)])
+def test_eps_checks_raise_like_torch(eps, training, track):
+    ours = BatchNorm(C, eps=eps, track_running_stats=track).train(training)
+    theirs = nn.BatchNorm1d(C, eps=eps, track_running_stats=track)
+    theirs.train(training)
+    x = torch.randn(4, C)
+    with pytest.raises(ValueError) as torch_error:
+        theirs(x)
+    with pytest.raises(ValueError) as our_error:
+        ours(x)
+    assert str(our_error.value) == str(torch_error.value)
+
+
+def test_eps_zero_is_allowed_with_running_stats_in_eval():
+    ours, theirs = make_pair(2, torch.float64, eps=0.0)
+    ours.eval()
+    theirs.eval()
+    x = torch.randn(4, C, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), theirs(x))

@@ -81,13 +81,14 @@ def images_loaded(page):
         "imgs => imgs.map(i => [i.src, i.complete && i.naturalWidth > 0])")
 
 
-@pytest.mark.parametrize("path", ["", "experiments/", "gallery/",
-                                  "gallery/mlp_batchnorm/", "timings/"])
+@pytest.mark.parametrize("path", ["", "algorithm/", "experiments/",
+                                  "gallery/", "gallery/mlp_batchnorm/",
+                                  "gallery/bn_backward/", "timings/"])
 def test_page_loads_cleanly(page, path):
     page.goto(page.base + path, wait_until="networkidle")
     page.shot(path.strip("/").replace("/", "_") or "home")
     images = images_loaded(page)
-    if path in ("", "gallery/", "gallery/mlp_batchnorm/"):
+    if path not in ("experiments/", "timings/"):
         assert images, "expected a figure on this page"
     assert all(ok for _, ok in images), images
     assert page.problems == []
@@ -105,6 +106,20 @@ def test_math_is_rendered_by_katex(page):
         "[...document.fonts].filter(f => f.status == 'loaded')"
         ".map(f => f.family)")
     assert any("KaTeX" in family for family in fonts), fonts
+
+
+def test_algorithm_page_math_and_answers(page):
+    page.goto(page.base + "algorithm/", wait_until="networkidle")
+    assert page.locator(".katex-display").count() == 3
+    assert page.locator(".katex-error").count() == 0
+    answers = page.locator("details.success")
+    assert answers.count() == 5
+    first = answers.first
+    assert not first.locator("pre").is_visible()  # collapsed at first
+    first.locator("summary").click()
+    assert first.locator("pre").is_visible()
+    assert "statistics_count((8, 16, 5, 5))" in first.inner_text()
+    assert page.problems == []
 
 
 def test_code_blocks_render_with_copy_buttons(page):

@@ -1,0 +1,75 @@
+# %% [markdown]
+# # The bias before BatchNorm does nothing
+#
+# BatchNorm subtracts each channel's batch mean, so a constant added to the
+# channel just before it, the bias of the preceding Linear or Conv2d, is
+# subtracted again. In training mode that bias changes no output and gets
+# no gradient; `bias=False` saves the parameters.
+
+# %%
+import torch
+from torch import nn
+
+from snippets import data
+from snippets.report import Report
+
+torch.manual_seed(0)
+report = Report("bn_redundant_bias")
+images, labels = data.load("fashion_mnist", train=False)
+# float64, so that "zero" shows as rounding at 1e-16, not float32's 1e-6.
+x, y = images[:128].double(), labels[:128]
+
+# %% [markdown]
+# ## A gradient of zero, an output that does not move
+
+# %%
+# --8<-- [start:bias]
+model = nn.Sequential(
+    nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+    nn.Flatten(), nn.Linear(8 * 26 * 26, 10)).double()
+conv = model[0]
+loss = nn.functional.cross_entropy(model(x), y)
+loss.backward()
+print("largest |d loss / d conv.bias|:", conv.bias.grad.abs().max().item())
+print("largest |d loss / d conv.weight|:", conv.weight.grad.abs().max().item())
+
+with torch.no_grad():
+    before = model(x)
+    conv.bias += 5.0  # shift every channel by 5 before BN
+    after = model(x)
+print("largest output change:", (after - before).abs().max().item())
+# --8<-- [end:bias]
+
+# %% [markdown]
+# In evaluation mode the bias is not cancelled by a batch mean but by
+# `running_mean`, which learned the bias along with everything else: so
+# the bias is still redundant, but changing it after training does change
+# eval outputs.
+
+# %%
+# --8<-- [start:eval]
+model.eval()
+with torch.no_grad():
+    eval_before = model(x)
+    conv.bias -= 5.0
+    eval_after = model(x)
+print("eval mode, output change:", (eval_after - eval_before).abs().max().item())
+# --8<-- [end:eval]
+
+# %%
+# --8<-- [start:count]
+with_bias = nn.Conv2d(64, 128, 3)
+without_bias = nn.Conv2d(64, 128, 3, bias=False)
+count = sum(p.numel() for p in with_bias.parameters())
+saved = count - sum(p.numel() for p in without_bias.parameters())
+print(f"Conv2d(64, 128, 3): {count} parameters, bias=False saves {saved}")
+# --8<-- [end:count]
+
+# %%
+report.values(
+    bias_grad=f"{conv.bias.grad.abs().max():.1e}",
+    weight_grad=f"{conv.weight.grad.abs().max():.1e}",
+    train_change=f"{(after - before).abs().max():.1e}",
+    eval_change=f"{(eval_after - eval_before).abs().max():.2f}",
+    conv_params=count, saved=saved,
+)

@@ -1,0 +1,97 @@
+# %% [markdown]
+# # A batch of two, by hand and by nn.BatchNorm1d
+#
+# The source post's worked example: the feature vectors
+# x = [0.23, 1.26, -2.41] and x_a = [0.56, 0.75, 1.00] form one mini-batch,
+# with gamma = 1 and beta = 0. Each feature is normalized with its own mean
+# and variance over the two samples.
+
+# %%
+import torch
+from torch import nn
+
+import matplotlib.pyplot as plt
+
+from snippets.report import Report
+
+report = Report("bn_worked_example")
+torch.set_printoptions(precision=4)
+
+# %%
+# --8<-- [start:batch]
+x = torch.tensor([[0.23, 1.26, -2.41],    # sample x
+                  [0.56, 0.75, 1.00]],    # sample x_a
+                 dtype=torch.float64)
+bn = nn.BatchNorm1d(num_features=3, dtype=torch.float64)  # gamma=1, beta=0
+bn.train()  # normalize with this batch's statistics
+y = bn(x)
+# --8<-- [end:batch]
+y = y.detach()  # plain numbers from here on
+print(y)
+
+# %% [markdown]
+# ## The statistics, per feature
+#
+# `nn.BatchNorm1d` normalizes with the biased variance (divide by N = 2).
+# The unbiased variance (divide by N - 1 = 1) is what `running_var` is
+# updated with, and what some write-ups use by mistake in this step.
+
+# %%
+# --8<-- [start:stats]
+mean = x.mean(dim=0)
+var_biased = x.var(dim=0, correction=0)    # what the layer normalizes with
+var_unbiased = x.var(dim=0, correction=1)  # what running_var is fed
+by_hand = (x - mean) / torch.sqrt(var_biased + bn.eps)
+with_unbiased = (x - mean) / torch.sqrt(var_unbiased + bn.eps)
+# --8<-- [end:stats]
+max_difference = (by_hand - y).abs().max().item()
+print("largest |by hand - nn.BatchNorm1d|:", max_difference)
+
+# %%
+rows = []
+for j in range(3):
+    rows.append([
+        f"{j + 1}", f"[{x[0, j]:.2f}, {x[1, j]:.2f}]", f"{mean[j]:.3f}",
+        f"{var_biased[j]:.6f}", f"{var_unbiased[j]:.6f}",
+        f"[{y[0, j]:.5f}, {y[1, j]:.5f}]",
+        f"[{with_unbiased[0, j]:.5f}, {with_unbiased[1, j]:.5f}]"])
+report.table("statistics",
+             ["Feature", "Values (x, x_a)", "Mean", "Biased var",
+              "Unbiased var", "nn.BatchNorm1d output",
+              "Output with unbiased var"], rows)
+
+# %% [markdown]
+# ## Any batch of two
+#
+# With two values a and b, the mean is halfway and the biased variance is
+# ((a - b) / 2)^2, so each output is +-|a - b| / 2 divided by
+# sqrt(((a - b) / 2)^2 + eps): +-1, pulled slightly towards 0 by eps.
+# With the unbiased variance ((a - b)^2 / 2) it would be +-1/sqrt(2).
+
+# %%
+fig, ax = plt.subplots(figsize=(7.2, 2.8))
+for j in range(3):
+    ax.plot([x[0, j], x[1, j]], [j, j], "o-", color="0.6")
+    ax.plot([y[0, j], y[1, j]], [j + 0.15] * 2, "s", color="C0",
+            label="nn.BatchNorm1d output" if j == 0 else None)
+    ax.plot([with_unbiased[0, j], with_unbiased[1, j]], [j - 0.15] * 2,
+            "^", color="C3",
+            label="with the unbiased variance" if j == 0 else None)
+ax.plot([], [], "o-", color="0.6", label="input values")
+ax.set_yticks([0, 1, 2], [f"feature {j + 1}" for j in range(3)])
+ax.set_xlabel("value")
+ax.legend(loc="lower left", fontsize=8)
+ax.set_title("Each feature of a batch of two maps to about -1 and +1")
+report.figure(fig, "batch_of_two")
+
+# %%
+magnitude = y.abs()
+report.values(
+    max_difference=f"{max_difference:.1e}",
+    smallest_output=f"{magnitude.min():.5f}",
+    largest_output=f"{magnitude.max():.5f}",
+    unbiased_output=f"{with_unbiased.abs().max():.5f}",
+    inv_sqrt2=f"{2 ** -0.5:.5f}",
+    post_var_1=f"{var_unbiased[0]:.3f}",
+    shrink_feature=f"{int(magnitude.min(dim=0).values.argmin()) + 1}",
+)
