@@ -141,6 +141,9 @@ def test_tiny_project_builds(tiny):
     result, site = tiny()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "The answer is 42." in (site / "index.html").read_text()
+    assert result.stderr.count("running tiny.py") == 1  # once per build
+    assert (site / "gallery/tiny/index.html").is_file()
+    assert (site / "generated/tiny/curve.svg").is_file()
 
 
 def test_failing_example_fails_the_build(tiny):
