@@ -134,9 +134,12 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 files.append(File.generated(
                     config, f"generated/{name}/{rel}",
                     abs_src_path=str(run.outputs / rel)))
-            values = run.outputs / "values.json"
-            if values.is_file():
-                self.values[name] = json.loads(values.read_text("utf-8"))
+            self.values[name] = {}
+            for filename in ("values.json", "timings.json"):
+                path = run.outputs / filename
+                if path.is_file():
+                    self.values[name].update(
+                        json.loads(path.read_text("utf-8")))
             example = run.example
             # A plain File, not File.generated: mkdocs-jupyter wraps it and
             # the wrapper only finds the path through src_dir.

@@ -26,19 +26,19 @@ class BatchNorm(nn.Module):
     """Batch normalization over dim 1 of (N, C, *) inputs."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True):
+                 track_running_stats=True, *, bias=True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum  # None: cumulative average of all batches
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:  # gamma and beta; start as the identity transform
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        # gamma (weight) and beta (bias) start as the identity transform;
+        # bias=False keeps the scale but drops the shift.
+        self.register_parameter("weight", nn.Parameter(
+            torch.ones(num_features)) if affine else None)
+        self.register_parameter("bias", nn.Parameter(
+            torch.zeros(num_features)) if affine and bias else None)
         if track_running_stats:  # buffers: saved in state_dict, not trained
             self.register_buffer("running_mean", torch.zeros(num_features))
             self.register_buffer("running_var", torch.ones(num_features))
@@ -75,10 +75,12 @@ class BatchNorm(nn.Module):
                 raise ValueError("batch_norm eps must be non-negative, "
                                  f"but got {self.eps}")
             mean, var = self.running_mean, self.running_var
-        x_hat = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
-        if self.affine:
-            return x_hat * self.weight.view(shape) + self.bias.view(shape)
-        return x_hat
+        y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.view(shape)
+        if self.bias is not None:
+            y = y + self.bias.view(shape)
+        return y
     # --8<-- [end:forward]
 
     # --8<-- [start:running]
@@ -98,6 +100,7 @@ class BatchNorm(nn.Module):
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, "
                 f"momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
 
 

@@ -19,6 +19,17 @@ import matplotlib
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def is_timing(filename):
+    """Whether an output file holds wall-clock measurements.
+
+    >>> is_timing("timings.json"), is_timing("timing_cost.md")
+    (True, True)
+    >>> is_timing("values.json"), is_timing("loss_curves.svg")
+    (False, False)
+    """
+    return Path(filename).name.startswith("timing")
+
 # Figure style shared by every example: one width (7.2 in, as matplotlib's
 # own gallery), readable fonts, and no per-save randomness in the SVG ids.
 STYLE = {
@@ -31,6 +42,7 @@ STYLE = {
     "axes.spines.right": False,
     "svg.hashsalt": "bn-reference",
     "svg.fonttype": "path",
+    "figure.constrained_layout.use": True,  # no overlapping labels
 }
 matplotlib.rcParams.update(STYLE)
 
@@ -60,7 +72,7 @@ FAST = fast_mode()
 
 
 def output_dir(name, environ=None):
-    """Return (and create) the one folder where example ``name`` writes.
+    """The one folder where example ``name`` writes (``Report`` makes it).
 
     >>> output_dir("demo", {"DOCS_OUTPUT_DIR": "/tmp/bn-demo"}).as_posix()
     '/tmp/bn-demo'
@@ -68,9 +80,7 @@ def output_dir(name, environ=None):
     '_output/demo'
     """
     environ = os.environ if environ is None else environ
-    path = Path(environ.get("DOCS_OUTPUT_DIR") or ROOT / "_output" / name)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Path(environ.get("DOCS_OUTPUT_DIR") or ROOT / "_output" / name)
 
 
 class Report:
@@ -91,6 +101,7 @@ class Report:
         self.folder = Path(folder) if folder else output_dir(name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._values = {}
+        self._timings = {}
 
     def path(self, filename):
         return self.folder / filename
@@ -127,14 +138,24 @@ class Report:
         Pages show them with ``{{ <example>.<key> }}``, so every number in
         the text comes out of this run. A string is kept as written.
         """
+        self._write("values.json", self._values, values)
+
+    def timings(self, **values):
+        """Like ``values``, for measurements of time, which no two runs
+        reproduce. They go to ``timings.json``; name timing tables and
+        figures ``timing_*`` too. Everything else an example writes must
+        be identical from run to run (the tests check)."""
+        self._write("timings.json", self._timings, values)
+
+    def _write(self, filename, store, values):
         for key, value in values.items():
             if isinstance(value, float):
                 if not math.isfinite(value):
                     raise ValueError(f"{key} is not finite: {value}")
                 value = f"{value:.4g}"
-            self._values[key] = str(value)
-        self.path("values.json").write_text(
-            json.dumps(self._values, indent=2, sort_keys=True) + "\n",
+            store[key] = str(value)
+        self.path(filename).write_text(
+            json.dumps(store, indent=2, sort_keys=True) + "\n",
             encoding="utf-8")
 
 

@@ -13,10 +13,6 @@ DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PYTHON = sys.executable
 
-# Outputs that are wall-clock measurements, so no two runs agree. Reviewed
-# list: everything else an example writes must be byte-identical across runs.
-TIMING_OUTPUTS = {"bn_cost/cost.md", "bn_cost/cost.svg", "bn_cost/values.json"}
-
 # What pages reference of an example's outputs.
 FIGURE_REF = re.compile(r"generated/([\w-]+)/([\w.-]+)")
 TABLE_REF = re.compile(r'^\s*-{1,2}8<-{1,2}\s+"([\w-]+)/([\w.-]+\.md)"', re.M)

@@ -17,9 +17,10 @@ C = 3
 def make_pair(ndim, dtype, ours_class=BatchNorm, **kwargs):
     torch_bn = TORCH_CLASS[ndim](C, **kwargs).to(dtype)
     ours = ours_class(C, **kwargs).to(dtype)
-    if torch_bn.affine:  # non-trivial gamma and beta, the same in both
-        with torch.no_grad():
+    with torch.no_grad():  # non-trivial gamma and beta, the same in both
+        if torch_bn.weight is not None:
             torch_bn.weight.uniform_(0.5, 1.5)
+        if torch_bn.bias is not None:
             torch_bn.bias.uniform_(-0.5, 0.5)
     ours.load_state_dict(torch_bn.state_dict())  # strict: same keys
     return ours, torch_bn
@@ -69,7 +70,17 @@ CASES = list(itertools.product(
 def test_matches_torch_nn(ndim, momentum, affine, track, dtype):
     ours, theirs = make_pair(ndim, dtype, momentum=momentum, affine=affine,
                              track_running_stats=track)
+    assert repr(ours).split("(", 1)[1] == repr(theirs).split("(", 1)[1]
     compare(ours, theirs, ndim, dtype)
+
+
+@pytest.mark.parametrize("ndim", [2, 4])
+def test_scale_without_shift_matches_torch_nn(ndim):
+    """bias=False (keyword-only): weight but no bias, like torch.nn."""
+    ours, theirs = make_pair(ndim, torch.float64, bias=False)
+    assert ours.bias is None and theirs.bias is None
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    compare(ours, theirs, ndim, torch.float64)
 
 
 class BiasedRunningVar(BatchNorm):

@@ -81,7 +81,8 @@ def images_loaded(page):
         "imgs => imgs.map(i => [i.src, i.complete && i.naturalWidth > 0])")
 
 
-@pytest.mark.parametrize("path", ["", "algorithm/", "experiments/",
+@pytest.mark.parametrize("path", ["", "algorithm/", "inference/",
+                                  "experiments/",
                                   "gallery/", "gallery/mlp_batchnorm/",
                                   "gallery/bn_backward/", "timings/"])
 def test_page_loads_cleanly(page, path):

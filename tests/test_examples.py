@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import (EXAMPLES, PYTHON, ROOT, TIMING_OUTPUTS, fast_env,
-                      referenced_outputs)
+from conftest import EXAMPLES, PYTHON, ROOT, fast_env, referenced_outputs
 from docs_plugin.runner import discover
+from snippets.report import is_timing
 
 EXAMPLE_NAMES = [e.name for e in discover(EXAMPLES)]
 
@@ -57,7 +57,10 @@ def test_example_writes_everything_the_pages_use(name, outputs):
         lines = table.read_text().splitlines()
         assert len(lines) >= 3 and set(lines[1]) <= set("|-: "), table.name
     if refs["values"]:
-        values = json.loads((folder / "values.json").read_text())
+        values = {}
+        for filename in ("values.json", "timings.json"):
+            if (folder / filename).is_file():
+                values.update(json.loads((folder / filename).read_text()))
         missing = refs["values"] - set(values)
         assert not missing, f"pages use values {name} never writes: {missing}"
 
@@ -69,8 +72,8 @@ def test_example_is_deterministic(name, outputs):
     files = sorted(p.name for p in first.iterdir())
     assert files == sorted(p.name for p in second.iterdir())
     for filename in files:
-        if f"{name}/{filename}" in TIMING_OUTPUTS:
-            continue  # a measurement of time; see test_cost_table_is_sane
+        if is_timing(filename):
+            continue  # wall-clock time; see test_cost_table_is_sane
         assert (first / filename).read_bytes() == \
             (second / filename).read_bytes(), f"{filename} differs"
 
@@ -99,10 +102,19 @@ def test_bad_fast_value_is_a_clear_error(tmp_path):
 def test_cost_table_is_sane(outputs):
     """The timing table has every implementation and positive times, and
     the fused nn.BatchNorm2d is the baseline (1.0x)."""
-    table = (outputs["bn_cost"][0] / "cost.md").read_text().splitlines()
+    table = (outputs["bn_cost"][0] / "timing_cost.md").read_text().splitlines()
     rows = [line.strip("| ").split(" | ") for line in table[2:]]
     assert [r[0] for r in rows] == ["nn.BatchNorm2d",
                                     "BatchNorm (from scratch)",
                                     "batch_norm_manual (hand backward)"]
     assert rows[0][2] == "1.0x"
     assert all(float(r[1]) > 0 and float(r[2].rstrip("x")) > 0 for r in rows)
+
+
+def test_fold_timing_table_is_sane(outputs):
+    table = (outputs["inference_fold"][0] / "timing_fold.md").read_text()
+    rows = [line.strip("| ").split(" | ") for line in table.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["1", "16", "256"]
+    for _, median, spread in rows:
+        low, high = (float(v.rstrip("x")) for v in spread.split(" to "))
+        assert 0 < low <= float(median.rstrip("x")) <= high

@@ -1,0 +1,101 @@
+# %% [markdown]
+# # One image, many batches: why inference needs fixed statistics
+#
+# In training mode, BatchNorm normalizes each image with its batch's
+# statistics, so the same image gets a different prediction depending on
+# which other images share its batch. In evaluation mode the running
+# statistics are fixed, and the prediction is the image's alone.
+
+# %%
+import copy
+
+import matplotlib.pyplot as plt
+import torch
+
+from snippets import data
+from snippets.models import mlp
+from snippets.report import FAST, Report
+from snippets.training import accuracy, train
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+report = Report("inference_batch_dependence")
+
+x_train, y_train = data.load("fashion_mnist", train=True)
+x_test, y_test = data.load("fashion_mnist", train=False)
+model = mlp()
+train(model, x_train, y_train, epochs=1, batch_size=128,
+      optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+      max_steps=60 if FAST else None)
+print(f"test accuracy (eval mode): {accuracy(model, x_test, y_test):.2%}")
+
+# %% [markdown]
+# ## The same image in 200 different batches
+#
+# Image `index` of the test set, put in a batch of 16 with 15 other test
+# images drawn at random; then with 15 images of one other class.
+
+# %%
+# --8<-- [start:batches]
+index, batch_size, trials = 0, 16, 200
+image, label = x_test[index:index + 1], y_test[index].item()
+others = torch.arange(1, len(x_test))
+g = torch.Generator().manual_seed(1)
+in_train_mode = copy.deepcopy(model).train()  # a copy: keep model intact
+model.eval()
+
+
+@torch.no_grad()
+def probability(net, mates):
+    """Probability the net gives the image's true class, with these
+    batch-mates."""
+    batch = torch.cat([image, x_test[mates]])
+    return net(batch).softmax(dim=1)[0, label].item()
+
+
+random_mates = [others[torch.randperm(len(others), generator=g)[:15]]
+                for _ in range(trials)]
+train_probs = [probability(in_train_mode, m) for m in random_mates]
+eval_probs = [probability(model, m) for m in random_mates]
+# --8<-- [end:batches]
+print(f"train mode: {min(train_probs):.3f} to {max(train_probs):.3f}")
+print(f"eval mode:  {min(eval_probs):.6f} to {max(eval_probs):.6f}")
+
+# %%
+class_names = data.FASHION_CLASSES
+one_class = {}
+for c in range(10):
+    if c == label:
+        continue
+    mates = (y_test == c).nonzero().flatten()[:15]
+    one_class[class_names[c]] = probability(in_train_mode, mates)
+worst = min(one_class, key=one_class.get)
+print(f"worst batch-mates: 15 x {worst}: {one_class[worst]:.3f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(7.2, 2.8))
+jitter = torch.rand(trials, generator=g) * 0.3
+ax.scatter(train_probs, 2 + jitter - 0.15, s=8, alpha=0.6, color="C3")
+ax.scatter(list(one_class.values()), [1] * len(one_class), marker="x",
+           color="C1")
+ax.scatter(eval_probs, jitter - 0.15, s=8, alpha=0.6, color="C0")
+ax.set_yticks([2, 1, 0], ["train(): 15 random\nbatch-mates",
+                          "train(): 15 batch-mates\nof one other class",
+                          "eval(): the same\nrandom batches"])
+ax.set_ylim(-0.5, 2.5)
+ax.set_xlim(-0.02, 1.02)
+ax.set_xlabel(f"probability of the true class ({class_names[label]})")
+ax.set_title("One test image, the same weights, different batch-mates",
+             fontsize=10)
+report.figure(fig, "batch_dependence")
+
+# %%
+predicted_train = [p > 0.5 for p in train_probs]
+report.values(
+    label=class_names[label], trials=trials,
+    train_low=f"{min(train_probs):.3f}", train_high=f"{max(train_probs):.3f}",
+    eval_spread=f"{max(eval_probs) - min(eval_probs):.1e}",
+    eval_prob=f"{eval_probs[0]:.3f}",
+    worst_class=worst, worst_prob=f"{one_class[worst]:.3f}",
+    below_half=sum(not p for p in predicted_train),
+)

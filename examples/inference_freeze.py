@@ -1,0 +1,79 @@
+# %% [markdown]
+# # Fine-tuning: requires_grad=False does not freeze BatchNorm
+#
+# Freezing a pretrained network's parameters (`requires_grad_(False)`)
+# stops the optimizer, but not the running statistics: they are buffers,
+# updated by every forward pass in training mode. Fine-tuning on data that
+# looks different then silently changes the frozen layers' behaviour.
+# Putting the BatchNorm layers in eval mode is what freezes them.
+
+# %%
+import copy
+
+import torch
+from torch import nn
+
+from snippets import data
+from snippets.inference import freeze_batchnorm_statistics
+from snippets.models import mlp
+from snippets.report import FAST, Report
+from snippets.training import accuracy, train
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+report = Report("inference_freeze")
+x_train, y_train = data.load("fashion_mnist", train=True)
+x_test, y_test = data.load("fashion_mnist", train=False)
+pretrained = mlp()
+train(pretrained, x_train, y_train, epochs=1, batch_size=128,
+      optimizer=torch.optim.Adam(pretrained.parameters(), lr=1e-3),
+      max_steps=60 if FAST else None)
+before = accuracy(pretrained, x_test, y_test)
+
+# %% [markdown]
+# "New" data for fine-tuning: the same images with inverted intensities
+# (1 - x), whose pixel statistics differ. Only the last layer, a fresh
+# classifier, is trained; everything before it is frozen.
+
+# %%
+# --8<-- [start:finetune]
+def fine_tune(freeze_statistics):
+    model = copy.deepcopy(pretrained)
+    model.requires_grad_(False)             # freeze every parameter ...
+    model[-1] = nn.Linear(64, 10)           # ... except a new head
+    model.train()
+    if freeze_statistics:
+        freeze_batchnorm_statistics(model)  # BN layers back to eval()
+    running_before = model[2].running_mean.clone()
+    train(model, 1 - x_train, y_train, epochs=1, batch_size=128,
+          optimizer=torch.optim.Adam(model[-1].parameters(), lr=1e-3),
+          max_steps=20 if FAST else 200)
+    moved = (model[2].running_mean - running_before).abs().max().item()
+    return model, moved
+
+
+naive, moved_naive = fine_tune(freeze_statistics=False)
+frozen, moved_frozen = fine_tune(freeze_statistics=True)
+# --8<-- [end:finetune]
+print("running_mean moved by", moved_naive, "vs", moved_frozen)
+
+# %% [markdown]
+# The frozen feature extractor should still work on the original images:
+# put the original head back and test.
+
+# %%
+for model in (naive, frozen):
+    model[-1] = pretrained[-1]
+after_naive = accuracy(naive, x_test, y_test)
+after_frozen = accuracy(frozen, x_test, y_test)
+print(f"original task: before {before:.2%}, after naive fine-tuning "
+      f"{after_naive:.2%}, with frozen statistics {after_frozen:.2%}")
+assert moved_frozen == 0.0 and moved_naive > 0
+
+report.table("freeze", ["Fine-tuning", "running_mean moved by (max)",
+                        "Original task accuracy afterwards"], [
+    ["requires_grad_(False) only", f"{moved_naive:.3f}", f"{after_naive:.2%}"],
+    ["... and BatchNorm layers in eval()", f"{moved_frozen:.3f}",
+     f"{after_frozen:.2%}"]])
+report.values(before=f"{before:.2%}", after_naive=f"{after_naive:.2%}",
+              after_frozen=f"{after_frozen:.2%}")
