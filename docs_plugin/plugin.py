@@ -44,6 +44,7 @@ CDN_LOADERS = [
     re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid'
                r"(?:(?!</script>).)*</script>", re.S),
 ]
+LIST_MARKER = re.compile(r"^(\s*\d+|\s*)([.)]|[-+*])(?=\s|$)")
 INCLUDE = re.compile(r'^[ \t]*-{1,2}8<-{1,2}[ \t]+"([^"]+)"[ \t]*$', re.M)
 GALLERY_NAV = "gallery/index.md"
 KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
@@ -231,7 +232,14 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"(values of {name}: {known})") from None
 
         self._check_includes(markdown, page, config)
-        markdown = VALUE.sub(value, markdown)
+        lines = []
+        for line in markdown.split("\n"):
+            starts_with_value = VALUE.match(line.lstrip()) is not None
+            line = VALUE.sub(value, line)
+            if starts_with_value:  # "32. Next" must not become a list item
+                line = LIST_MARKER.sub(r"\1\\\2", line)
+            lines.append(line)
+        markdown = "\n".join(lines)
         if "{{" in markdown and not page.file.src_path.endswith(".ipynb"):
             line = markdown[:markdown.index("{{")].count("\n") + 1
             raise PluginError(f"{page.file.src_path}:{line}: malformed "

@@ -81,7 +81,7 @@ def images_loaded(page):
         "imgs => imgs.map(i => [i.src, i.complete && i.naturalWidth > 0])")
 
 
-@pytest.mark.parametrize("path", ["", "algorithm/", "inference/",
+@pytest.mark.parametrize("path", ["", "algorithm/", "inference/", "layers/",
                                   "experiments/",
                                   "gallery/", "gallery/mlp_batchnorm/",
                                   "gallery/bn_backward/", "timings/"])

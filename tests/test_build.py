@@ -147,6 +147,15 @@ def test_tiny_project_builds(tiny):
     assert (site / "generated/tiny/curve.svg").is_file()
 
 
+def test_value_at_line_start_is_not_markdown_syntax(tiny):
+    result, site = tiny(page="# Home\n\nThe answer is\n"
+                             "{{ tiny.answer }}. Not a list.\n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (site / "index.html").read_text()
+    assert "The answer is\n42. Not a list." in html
+    assert "<ol" not in html.split('class="md-content"')[1]
+
+
 def test_failing_example_fails_the_build(tiny):
     result, site = tiny(extra="raise RuntimeError('boom in tiny')")
     assert result.returncode != 0

@@ -1,0 +1,144 @@
+# %% [markdown]
+# # Which axes each normalization layer reduces over
+#
+# BatchNorm, LayerNorm, InstanceNorm, GroupNorm and RMSNorm differ in one
+# thing: which elements share a mean and a variance. This example asks each
+# real module (nudge one input element, see which outputs move) and
+# tabulates the answers, then draws them as Wu & He's (N, C, H*W) cube.
+
+# %%
+import warnings
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from snippets.norm_axes import reduced_axes, shares_statistics, \
+    statistics_groups
+from snippets.report import Report
+
+report = Report("norm_axes")
+g = torch.Generator().manual_seed(0)
+C = 4
+SHAPES = {  # symbolic name -> example size, C = 4 channels
+    "(C,)": (C,), "(N, C)": (2, C), "(C, L)": (C, 9), "(N, C, L)": (2, C, 9),
+    "(C, H, W)": (C, 3, 3), "(N, C, H, W)": (2, C, 3, 3),
+    "(N, C, D, H, W)": (2, C, 2, 3, 3)}
+NAMES = {2: ["N", "C"], 3: ["N", "C", "L"], 4: ["N", "C", "H", "W"],
+         5: ["N", "C", "D", "H", "W"]}
+
+# %% [markdown]
+# ## The layers, as one would build them for C = 4 channels
+
+# %%
+# --8<-- [start:layers]
+layers = {
+    "BatchNorm1d(4)": (lambda: nn.BatchNorm1d(C), "(N, C, L)"),
+    "BatchNorm2d(4)": (lambda: nn.BatchNorm2d(C), "(N, C, H, W)"),
+    "BatchNorm3d(4)": (lambda: nn.BatchNorm3d(C), "(N, C, D, H, W)"),
+    "LayerNorm([4, 3, 3])": (lambda: nn.LayerNorm([C, 3, 3]),
+                             "(N, C, H, W)"),
+    "GroupNorm(2, 4)": (lambda: nn.GroupNorm(2, C), "(N, C, H, W)"),
+    "InstanceNorm1d(4)": (lambda: nn.InstanceNorm1d(C), "(N, C, L)"),
+    "InstanceNorm2d(4)": (lambda: nn.InstanceNorm2d(C), "(N, C, H, W)"),
+    "RMSNorm([4, 3, 3])": (lambda: nn.RMSNorm([C, 3, 3]), "(N, C, H, W)"),
+}
+# --8<-- [end:layers]
+
+# %%
+def accepted(make):
+    """Which of the candidate shapes the layer accepts (training mode);
+    '*' marks one accepted only with a UserWarning, read another way."""
+    ok = []
+    for name, size in SHAPES.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                make()(torch.randn(size, generator=g))
+            except (ValueError, RuntimeError):
+                continue
+        ok.append(name + ("*" if caught else ""))
+    return ", ".join(ok)
+
+
+def differs_in_eval(make, size):
+    """Does eval() change the output once the layer has seen batches?"""
+    layer = make()
+    for _ in range(3):
+        layer(torch.randn(size, generator=g) * 3 + 2)  # train mode
+    x = torch.randn(size, generator=g)
+    with torch.no_grad():
+        return not torch.allclose(layer.train()(x), layer.eval()(x))
+
+
+def batch_of_one(make, size):
+    try:
+        make().train()(torch.randn((1,) + size[1:], generator=g))
+        return "works"
+    except ValueError as error:
+        return f"ValueError: {str(error).split(',')[0]}"
+
+
+# --8<-- [start:table]
+rows = []
+for name, (make, example) in layers.items():
+    size = SHAPES[example]
+    layer = make()
+    x = torch.randn(size, generator=g)
+    group = shares_statistics(layer, x, (0,) * x.dim())
+    count = int(statistics_groups(layer, x).max()) + 1
+    params = ", ".join(f"{n} {tuple(p.shape)}"
+                       for n, p in layer.named_parameters()) or "none"
+    buffers = [n for n, b in layer.named_buffers() if b is not None]
+    rows.append([
+        name, accepted(make), example,
+        reduced_axes(group, NAMES[x.dim()]), str(count), params,
+        "yes" if "running_mean" in buffers else "no",
+        "yes" if differs_in_eval(make, size) else "no",
+        batch_of_one(make, size)])
+# --8<-- [end:table]
+for row in rows:
+    print(" | ".join(row))
+report.table("layers", [
+    "Layer", "Accepts (of the shapes tried)", "Example input",
+    "Statistics shared over", "Mean/variance pairs for the example",
+    "Parameters", "Running statistics", "eval() differs from train()",
+    "A batch of one, in training"], rows)
+
+# %% [markdown]
+# ## The cube
+#
+# An (N, C, H*W) = (4, 6, 4) input, one panel per layer. The shaded cells
+# share a mean and variance with the cell at the front corner, as found by
+# the same probe (not drawn by hand). This is the picture of Wu & He's
+# Figure 2.
+
+# %%
+x = torch.randn(4, 6, 2, 2, generator=g)
+panels = {
+    "Batch Norm": nn.BatchNorm2d(6), "Layer Norm": nn.LayerNorm([6, 2, 2]),
+    "Instance Norm": nn.InstanceNorm2d(6),
+    "Group Norm (2 groups)": nn.GroupNorm(2, 6)}
+fig = plt.figure(figsize=(7.2, 2.4), layout="constrained")
+for i, (title, layer) in enumerate(panels.items()):
+    mask = shares_statistics(layer, x, (0, 0, 0, 0)).reshape(4, 6, 4)
+    filled = torch.ones(4, 6, 4, dtype=torch.bool).numpy()  # (N, C, HW)
+    colors = filled.astype(object)
+    colors[:] = "#ffffff"
+    colors[mask.numpy()] = "#4c8fd6"
+    ax = fig.add_subplot(1, 4, i + 1, projection="3d")
+    ax.voxels(filled, facecolors=colors, edgecolor="0.35", linewidth=0.3)
+    ax.set_box_aspect((4, 6, 4))
+    ax.view_init(elev=22, azim=-125)
+    ax.set_axis_off()
+    ax.text(2, -1.2, -0.6, "N", fontsize=8, ha="center")
+    ax.text(-1.2, 3, -0.6, "C", fontsize=8, ha="center")
+    ax.text(-0.6, -0.9, 2, "H, W", fontsize=8, ha="right")
+    ax.set_title(title, fontsize=9)
+report.figure(fig, "cube")
+
+# %%
+counts = {r[0]: r[4] for r in rows}
+report.values(bn2d=counts["BatchNorm2d(4)"], ln=counts["LayerNorm([4, 3, 3])"],
+              gn=counts["GroupNorm(2, 4)"],
+              in2d=counts["InstanceNorm2d(4)"])
