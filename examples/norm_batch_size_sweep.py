@@ -94,6 +94,18 @@ rows = [[b] + [f"{mean(results[n, b]):.1%}" for n in norms]
         for b in BATCH_SIZES]
 report.table("sweep", header, rows)
 smallest, largest = BATCH_SIZES[0], BATCH_SIZES[-1]
+# Noise check: how far apart are seeds, and how far apart are layers?
+seed_spread = max(max(a) - min(a) for a in results.values())
+layer_gap = max(max(mean(results[n, b]) for n in norms)
+                - min(mean(results[n, b]) for n in norms)
+                for b in BATCH_SIZES)
+noise = (f"Two seeds of the same layer and batch size differ by up to "
+         f"{seed_spread:.1%} (in accuracy points), and the layers' means by "
+         f"at most {layer_gap:.1%} at any batch size: "
+         + ("differences of this size are within run-to-run noise."
+            if layer_gap <= seed_spread else
+            "the largest gap exceeds the spread between seeds.")
+         if len(SEEDS) > 1 else "With one seed, the noise is not measured.")
 bn, gn, ln = list(norms)
 report.values(
     train_size=TRAIN_SIZE, smallest=smallest,
@@ -106,7 +118,7 @@ report.values(
     ln_small=f"{mean(results[ln, smallest]):.1%}",
     best_small=max(norms, key=lambda n: mean(results[n, smallest])),
     best_large=max(norms, key=lambda n: mean(results[n, largest])),
-    values_per_stat=" and ".join(str(c) for c in counts),
+    values_per_stat=" and ".join(str(c) for c in counts), noise=noise,
     verdict=("did not fall behind at the smallest batch size, unlike "
              "BatchNorm in Wu & He's experiment"
              if mean(results[bn, smallest]) >= max(
