@@ -136,8 +136,10 @@ def test_search_finds_a_page(page):
     page.goto(page.base, wait_until="networkidle")
     page.locator(".md-search__input").click()
     page.keyboard.type("running_mean")  # Material reacts to key events
-    results = page.locator(".md-search-result__item")
-    results.first.wait_for(timeout=10000)
-    assert results.count() >= 1
-    assert "running_mean" in page.locator(".md-search-result").inner_text()
+    # Results update as each key arrives: wait for the full query's.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.md-search-result__item')]"
+        ".some(item => item.innerText.includes('running_mean'))",
+        timeout=20000)
+    assert page.locator(".md-search-result__item").count() >= 1
     assert page.problems == []
