@@ -11,8 +11,11 @@ from snippets.report import progress
 
 # --8<-- [start:train]
 def train(model, x, y, *, epochs, batch_size, optimizer, seed=0,
-          max_steps=None, label="train"):
+          max_steps=None, label="train", callback=None):
     """Train ``model`` with cross-entropy; return the loss of every step.
+
+    ``callback(step)``, if given, runs after every optimizer step (to
+    record statistics during training without a second loop).
 
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
     <torch._C.Generator object at ...>
@@ -39,6 +42,8 @@ def train(model, x, y, *, epochs, batch_size, optimizer, seed=0,
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if callback is not None:
+            callback(len(losses))
     return losses
 # --8<-- [end:train]
 

@@ -82,6 +82,7 @@ def images_loaded(page):
 
 
 @pytest.mark.parametrize("path", ["", "algorithm/", "inference/", "layers/",
+                                  "ics/",
                                   "experiments/",
                                   "gallery/", "gallery/mlp_batchnorm/",
                                   "gallery/bn_backward/", "timings/"])
