@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import textwrap
 
 import pytest
 
