@@ -3,7 +3,9 @@
 During ``mkdocs build`` or ``mkdocs serve`` it
 
 1. runs every example at most once per build (``runner.Runner``, cached on
-   the example, the local modules it imports and the package versions);
+   the example, the local modules it imports and the package versions),
+   ``$DOCS_JOBS`` at a time (default: one per core); an example that
+   records timings runs alone;
 2. serves what each example wrote under ``generated/<example>/`` (pages
    embed figures with ``![...](generated/<example>/<figure>.svg)`` and
    include tables with ``--8<-- "<example>/<table>.md"``);
@@ -31,7 +33,8 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File
 
-from docs_plugin.runner import ExampleError, Runner, discover, to_notebook
+from docs_plugin.runner import (ExampleError, Runner, discover, jobs_from_env,
+                                to_notebook)
 
 log = logging.getLogger("mkdocs.plugins.examples")
 
@@ -65,6 +68,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.root = Path(config.config_file_path).resolve().parent
         try:
             self.fast = fast_mode()
+            self.jobs = jobs_from_env()
         except ValueError as error:
             raise PluginError(str(error)) from None
         examples_dir = self.root / self.config.examples_dir
@@ -105,23 +109,23 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     # -- running -----------------------------------------------------------
 
     def _run_all(self):
-        runs = {}
-        for example in self.examples:
-            if self.config.execute:
-                try:
-                    run = self.runner.run(example)
-                except ExampleError as error:
-                    raise PluginError(str(error)) from None
-            else:
-                run = self.runner.cached(example)
-                if run is None:
+        if self.config.execute:
+            try:
+                runs = self.runner.run_all(self.examples, self.jobs)
+            except ExampleError as error:
+                raise PluginError(str(error)) from None
+        else:
+            runs = {}
+            for example in self.examples:
+                runs[example.name] = self.runner.cached(example)
+                if runs[example.name] is None:
                     raise PluginError(
                         f"execute is off but {example.name} has never run "
                         f"in {'fast' if self.fast else 'full'} mode: "
                         "build once with DOCS_EXECUTE=1")
+        for name, run in runs.items():
             how = "cached" if run.cached else "ran"
-            log.info(f"example {example.name}: {how}, {run.seconds:.1f} s")
-            runs[example.name] = run
+            log.info(f"example {name}: {how}, {run.seconds:.1f} s")
         return runs
 
     def on_files(self, files, config):

@@ -45,12 +45,14 @@ class Example:
     name: str = ""
     title: str = ""
     summary: str = ""
+    measures_time: bool = False
 
     def __post_init__(self):
         self.path = Path(self.path)
         self.name = self.name or self.path.stem
         if not self.title:
             self.title, self.summary = read_title(self.path)
+        self.measures_time = self.measures_time or measures_time(self.path)
 
 
 @dataclass
@@ -97,6 +99,45 @@ def read_title(path):
             f"{path}: an example must start with a markdown cell whose first "
             "line is its title ('# %% [markdown]' then '# # Title')")
     return title, " ".join(summary)
+
+
+def measures_time(path):
+    """Whether the example records wall-clock timings (``Report.timings``):
+    such an example runs alone, so no other example disturbs its clock.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "demo.py"
+    >>> _ = p.write_text("report.timings(seconds=1.0)\\n")
+    >>> measures_time(p)
+    True
+    >>> _ = p.write_text("report.values(timings=1)  # .timings( in text\\n")
+    >>> measures_time(p)
+    False
+    """
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    return any(isinstance(node, ast.Call)
+               and isinstance(node.func, ast.Attribute)
+               and node.func.attr == "timings" for node in ast.walk(tree))
+
+
+def jobs_from_env(environ=None):
+    """How many examples run at once: ``$DOCS_JOBS``, else one per core.
+
+    >>> jobs_from_env({"DOCS_JOBS": "3"})
+    3
+    >>> jobs_from_env({"DOCS_JOBS": "0"})
+    Traceback (most recent call last):
+    ...
+    ValueError: DOCS_JOBS must be a positive whole number (how many examples run at once), got '0'
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get("DOCS_JOBS", "").strip()
+    if not value:
+        return max(1, len(os.sched_getaffinity(0)))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError("DOCS_JOBS must be a positive whole number (how "
+                         f"many examples run at once), got {value!r}")
+    return int(value)
 
 
 def discover(examples_dir):
@@ -237,6 +278,50 @@ class Runner:
             return previous
         return self._execute(example, key)
 
+    def run_all(self, examples, jobs=1, force=False):
+        """Runs of all ``examples`` (a dict by name, in their order).
+
+        Stale examples run ``jobs`` at a time, the longest (by their last
+        recorded time) first so that the last one to start is short; then
+        the examples that measure time run one by one, alone. The first
+        failure stops new runs and is raised once the running ones end.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._versions is None:
+            self._versions = package_versions()
+        runs, stale = {}, []
+        for example in examples:
+            key = cache_key(example, self.root, self.fast, self._versions)
+            previous = self.cached(example)
+            if previous and previous.key == key and not force:
+                runs[example.name] = previous
+            else:
+                last = previous.seconds if previous else float("inf")
+                stale.append((example, key, last))
+        stale.sort(key=lambda item: -item[2])  # stable: ties keep order
+        shared = [item for item in stale if not item[0].measures_time]
+        alone = [item for item in stale if item[0].measures_time]
+        errors = {}
+
+        def one(item):
+            example, key, _ = item
+            if errors:
+                return  # a run failed: start nothing new
+            try:
+                runs[example.name] = self._execute(example, key)
+            except ExampleError as error:
+                errors[example.name] = error
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            list(pool.map(one, shared))
+        for item in alone:
+            one(item)
+        if errors:
+            first = next(e.name for e in examples if e.name in errors)
+            raise errors[first]
+        return {e.name: runs[e.name] for e in examples}
+
     def _execute(self, example, key):
         from jupyter_client.manager import KernelManager
         from nbclient import NotebookClient
@@ -255,8 +340,6 @@ class Runner:
                "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                "PYTHONHASHSEED": "0",
                "PYTHONDONTWRITEBYTECODE": "1"}  # no writes under watch
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)  # the kernel inherits this environment
         self.log(f"running {example.path.name}")
         # IPC sockets: the kernel talks to this process only, not over TCP.
         sockets = tempfile.mkdtemp(prefix="bn-kernel-")  # short socket paths
@@ -269,7 +352,7 @@ class Runner:
                 kernel_name="python3",
                 allow_errors=False, record_timing=False,
                 resources={"metadata": {"path": str(self.root)}},
-            ).execute()
+            ).execute(env={**os.environ, **env})  # the kernel's environment
         except CellExecutionError as error:
             raise ExampleError(
                 f"example {example.path} failed:\n{_strip_ansi(str(error))}"
@@ -283,11 +366,6 @@ class Runner:
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
             shutil.rmtree(sockets, ignore_errors=True)
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         seconds = time.perf_counter() - start
         nbformat.write(notebook, notebook_path)
         files = sorted(p.relative_to(outputs).as_posix()

@@ -13,6 +13,7 @@ two thirds as long as training the MLP example itself on those batches.
 import gzip
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -56,10 +57,13 @@ def _copy_debian_fashion_mnist(raw, debian_dir):
         return False
     raw.mkdir(parents=True, exist_ok=True)
     for source, name in zip(sources, FASHION_FILES):
-        partial = raw / f"{name}.part"  # never leave half a file behind
-        with gzip.open(source, "rb") as fin, open(partial, "wb") as fout:
+        # A private partial file, renamed at the end: never half a file,
+        # even when two examples running at once copy the same data.
+        with gzip.open(source, "rb") as fin, tempfile.NamedTemporaryFile(
+                dir=raw, prefix=f"{name}.", suffix=".part",
+                delete=False) as fout:
             shutil.copyfileobj(fin, fout)
-        partial.rename(raw / name)
+        os.replace(fout.name, raw / name)
     return True
 
 

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from docs_plugin.runner import (Example, Runner, cache_key, discover,
-                                local_imports)
+from docs_plugin.runner import (Example, ExampleError, Runner, cache_key,
+                                discover, local_imports)
 
 VERSIONS = {"torch": "x"}  # fixed, so only file contents matter
 
@@ -115,3 +115,50 @@ def test_runner_reuses_and_invalidates(tree):
     assert (third.outputs / "k.txt").read_text() == "5"
     write(tree / "helpers" / "two.py", "k = 7\n")  # not imported by a
     assert runner.run(example).cached
+
+
+def timed_example(root, name, extra=""):
+    """An example that sleeps and writes when it started and ended."""
+    write(root / "examples" / f"{name}.py", f"""\
+        # %% [markdown]
+        # # {name}
+        # %%
+        import os, time
+        from pathlib import Path
+        start = time.time()
+        time.sleep(1.5)
+        {extra}
+        out = Path(os.environ["DOCS_OUTPUT_DIR"])
+        (out / "span.txt").write_text(f"{{start}} {{time.time()}}")
+        """)
+
+
+def test_examples_run_in_parallel_and_timing_ones_alone(tmp_path):
+    timed_example(tmp_path, "p1")
+    timed_example(tmp_path, "p2")
+    timed_example(tmp_path, "t", extra=(
+        "type('Report', (), {'timings': lambda self: 0})().timings()"))
+    examples = discover(tmp_path / "examples")
+    assert [e.measures_time for e in examples] == [False, False, True]
+    runs = Runner(tmp_path, tmp_path / ".cache", fast=True).run_all(
+        examples, jobs=2)
+    assert list(runs) == ["p1", "p2", "t"]
+    spans = {name: [float(v) for v in
+                    (run.outputs / "span.txt").read_text().split()]
+             for name, run in runs.items()}
+
+    def overlap(a, b):
+        return min(spans[a][1], spans[b][1]) > max(spans[a][0], spans[b][0])
+
+    assert overlap("p1", "p2")  # two at once on two jobs
+    assert not overlap("t", "p1") and not overlap("t", "p2")
+
+
+def test_a_failure_among_parallel_runs_names_the_example(tmp_path):
+    timed_example(tmp_path, "good")
+    timed_example(tmp_path, "bad", extra="raise RuntimeError('broken on')")
+    runner = Runner(tmp_path, tmp_path / ".cache", fast=True)
+    with pytest.raises(ExampleError, match=r"(?s)bad\.py failed.*broken on"):
+        runner.run_all(discover(tmp_path / "examples"), jobs=2)
+    # the failed example leaves no cache record; the good one may (it ran)
+    assert runner.cached(Example(tmp_path / "examples" / "bad.py")) is None
