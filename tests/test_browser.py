@@ -83,14 +83,14 @@ def images_loaded(page):
 
 @pytest.mark.parametrize("path", ["", "algorithm/", "inference/", "layers/",
                                   "ics/",
-                                  "experiments/",
+                                  "experiments/", "exercises/",
                                   "gallery/", "gallery/mlp_batchnorm/",
                                   "gallery/bn_backward/", "timings/"])
 def test_page_loads_cleanly(page, path):
     page.goto(page.base + path, wait_until="networkidle")
     page.shot(path.strip("/").replace("/", "_") or "home")
     images = images_loaded(page)
-    if path not in ("experiments/", "timings/"):
+    if path != "timings/":
         assert images, "expected a figure on this page"
     assert all(ok for _, ok in images), images
     assert page.problems == []
@@ -124,11 +124,33 @@ def test_algorithm_page_math_and_answers(page):
     assert page.problems == []
 
 
+def test_exercises_page_answers_fold_open(page):
+    page.goto(page.base + "exercises/", wait_until="networkidle")
+    answers = page.locator("details.success")
+    assert answers.count() == 7  # one per d2l exercise
+    first = answers.first
+    assert not first.locator("table").is_visible()  # collapsed at first
+    first.locator("summary").click()
+    table = first.locator("table")
+    assert table.is_visible()
+    assert "Parameters" in table.inner_text()
+    # Figures inside answers load once opened.
+    second = answers.nth(1)
+    second.locator("summary").click()
+    image = second.locator("img")
+    image.wait_for(state="visible")
+    assert page.evaluate(
+        "i => i.complete && i.naturalWidth > 0", image.element_handle())
+    assert page.locator(".md-typeset").inner_text().count("{{") == 0
+    assert page.problems == []
+
+
 def test_code_blocks_render_with_copy_buttons(page):
     page.goto(page.base + "experiments/", wait_until="networkidle")
     blocks = page.locator("article .highlight pre")
     assert blocks.count() >= 4
-    assert "def make_mlp" in blocks.first.inner_text()
+    assert "def lenet" in blocks.first.inner_text()
+    assert any("def make_mlp" in t for t in blocks.all_inner_texts())
     copy = page.locator('article .md-code__button[data-md-type="copy"]')
     assert copy.count() >= 4
 

@@ -12,7 +12,7 @@ from conftest import ROOT, fast_env, mkdocs_build
 from snippets.report import is_timing
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
-         "gallery/index.html",
+         "exercises/index.html", "gallery/index.html",
          "gallery/mlp_batchnorm/index.html", "timings/index.html"]
 
 
@@ -41,6 +41,31 @@ def test_pages_show_the_generated_numbers(site):
     assert "<table>" in home and values["accuracy_bn"] in \
         home[home.index("<table>"):home.index("</table>")]
     assert (site / "generated/mlp_batchnorm/loss_curves.svg").is_file()
+
+
+def test_experiment_pages_show_their_runs(site):
+    cache = ROOT / ".cache/examples/fast/outputs"
+
+    def values(name):
+        return json.loads((cache / name / "values.json").read_text())
+
+    experiments = (site / "experiments/index.html").read_text()
+    exercises = (site / "exercises/index.html").read_text()
+    sweep = values("lenet_learning_rate")
+    for page in (experiments, exercises):
+        assert sweep["range_with"] in page
+        assert sweep["range_without"] in page
+    assert values("lenet_bias")["params_with"] in exercises
+    assert values("lenet_lite")["halves"] in experiments
+    for figure in ("lenet_batchnorm/curves.svg",
+                   "lenet_batchnorm/gamma_beta.svg",
+                   "lenet_learning_rate/learning_rates.svg",
+                   "lenet_placement/placement.svg", "lenet_lite/lite.svg",
+                   "lenet_dropout/dropout.svg"):
+        assert f"generated/{figure}" in experiments, figure
+        assert (site / "generated" / figure).is_file(), figure
+    # Each of the seven exercises has a folded answer.
+    assert exercises.count('<details class="success"') == 7
 
 
 def test_nothing_unfinished_or_online_is_published(site):

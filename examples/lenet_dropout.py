@@ -1,0 +1,85 @@
+# %% [markdown]
+# # BatchNorm instead of dropout, and together
+#
+# Dropout fights overfitting; BatchNorm mostly speeds up training, with
+# some regularization from its noisy batch statistics. To see both, LeNet
+# is trained for many epochs on a small training set (2,560 images),
+# with neither, with dropout (p = 0.5 after each hidden linear layer), with
+# BatchNorm, and with both, three seeds each.
+
+# %%
+from functools import partial
+
+import torch
+
+from snippets.lenet import (compared_with, fashion_mnist, lenet, repeat,
+                            seed_figure, seed_rows, within_noise)
+from snippets.models import no_norm
+from snippets.report import FAST, Report
+
+torch.set_num_threads(1)  # small layers; the build runs two examples at once
+report = Report("lenet_dropout")
+LR, BATCH_SIZE, P = 1.0, 256, 0.5
+EPOCHS = 4 if FAST else 16
+NUM_TRAIN = 4 * BATCH_SIZE if FAST else 10 * BATCH_SIZE  # full batches
+SEEDS = [0, 1] if FAST else [0, 1, 2]
+STEPS = EPOCHS * NUM_TRAIN // BATCH_SIZE
+dataset = fashion_mnist(NUM_TRAIN, 1000 if FAST else None)
+
+# %%
+# --8<-- [start:variants]
+variants = {
+    "neither": partial(lenet, no_norm, no_norm),
+    f"dropout {P}": partial(lenet, no_norm, no_norm, dropout=P),
+    "BatchNorm": lenet,
+    f"BatchNorm + dropout {P}": partial(lenet, dropout=P),
+}
+# Test accuracy once, at the end: the comparison needs no curves.
+results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
+                 batch_size=BATCH_SIZE, evaluate_every=STEPS)
+# --8<-- [end:variants]
+
+# %%
+metrics = ("train accuracy", "test accuracy")
+fig = seed_figure(results, f"LeNet, {NUM_TRAIN} images, {EPOCHS} epochs, "
+                  f"lr {LR}, {len(SEEDS)} seeds (dots), mean (bar)", metrics)
+report.figure(fig, "dropout")
+rows = seed_rows(results, metrics)
+for name, row in zip(results, rows):  # the gap: how much is memorized
+    gaps = [r.train_accuracy - r.test_accuracy[-1] for r in results[name]]
+    row.append(f"{sum(gaps) / len(gaps):.1%}")
+report.table("dropout", ["Model", "Train accuracy", "Test accuracy",
+                         "Gap (mean)"], rows)
+for row in rows:
+    print(row)
+
+# %%
+def gaps(name):
+    return [r.train_accuracy - r.test_accuracy[-1] for r in results[name]]
+
+
+def mean(values):
+    return sum(values) / len(values)
+
+
+bn, both, drop = "BatchNorm", f"BatchNorm + dropout {P}", f"dropout {P}"
+by_accuracy = compared_with(results, bn, label="BatchNorm alone")
+if within_noise(gaps(bn), gaps(both)):
+    gap_verdict = "within seed-to-seed noise of each other"
+elif min(gaps(both)) > max(gaps(bn)):
+    gap_verdict = "larger with dropout on every seed"
+else:
+    gap_verdict = "smaller with dropout on every seed"
+stuck = max(r.test_accuracy[-1] for r in results[drop]) <= 0.2
+report.values(
+    num_train=NUM_TRAIN, epochs=EPOCHS, lr=f"{LR}", p=P, seeds=len(SEEDS),
+    steps=STEPS,
+    dropout_acc=by_accuracy[drop], both_acc=by_accuracy[both],
+    neither_acc=by_accuracy["neither"],
+    bn_gap=f"{mean(gaps(bn)):.1%}", both_gap=f"{mean(gaps(both)):.1%}",
+    gap_verdict=gap_verdict,
+    bn_train=f"{mean([r.train_accuracy for r in results[bn]]):.1%}",
+    dropout_alone=(f"dropout alone left the network at chance level "
+                   f"(test accuracy {rows[1][2]})" if stuck else
+                   f"dropout alone trained (test accuracy {rows[1][2]})"),
+)
