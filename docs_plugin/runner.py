@@ -120,6 +120,14 @@ def measures_time(path):
                and node.func.attr == "timings" for node in ast.walk(tree))
 
 
+def trains(example, root):
+    """Whether the example imports the shared training loop (directly or
+    through another module): a hint that it is one of the long ones."""
+    training = Path(root).resolve() / "snippets" / "training.py"
+    return training in [p.resolve() for p in local_imports(
+        example.path, [root, example.path.parent])]
+
+
 def jobs_from_env(environ=None):
     """How many examples run at once: ``$DOCS_JOBS``, else one per core.
 
@@ -281,10 +289,12 @@ class Runner:
     def run_all(self, examples, jobs=1, force=False):
         """Runs of all ``examples`` (a dict by name, in their order).
 
-        Stale examples run ``jobs`` at a time, the longest (by their last
-        recorded time) first so that the last one to start is short; then
-        the examples that measure time run one by one, alone. The first
-        failure stops new runs and is raised once the running ones end.
+        Stale examples run ``jobs`` at a time, the longest first so that
+        the last one to start is short: by their last recorded time, or,
+        never run (a cold cache), those that import the training loop
+        before the others. Then the examples that measure time run one by
+        one, alone. The first failure stops new runs and is raised once
+        the running ones end.
         """
         from concurrent.futures import ThreadPoolExecutor
 
@@ -296,9 +306,11 @@ class Runner:
             previous = self.cached(example)
             if previous and previous.key == key and not force:
                 runs[example.name] = previous
-            else:
-                last = previous.seconds if previous else float("inf")
-                stale.append((example, key, last))
+            elif previous:
+                stale.append((example, key, previous.seconds))
+            else:  # unknown: guess that training takes longest
+                stale.append((example, key, float("inf") if trains(
+                    example, self.root) else 0.0))
         stale.sort(key=lambda item: -item[2])  # stable: ties keep order
         shared = [item for item in stale if not item[0].measures_time]
         alone = [item for item in stale if item[0].measures_time]

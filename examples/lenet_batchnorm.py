@@ -48,7 +48,7 @@ variants = {
     "nn.BatchNorm2d / nn.BatchNorm1d": lenet,
 }
 results = {name: fit(make, dataset, lr=LR, epochs=EPOCHS,
-                     batch_size=BATCH_SIZE, seed=0)
+                     batch_size=BATCH_SIZE, seed=0, train_accuracy=True)
            for name, make in variants.items()}
 # --8<-- [end:variants]
 print(results["nn.BatchNorm2d / nn.BatchNorm1d"].model)
@@ -172,6 +172,9 @@ report.values(
     first_diff=f"{first_diff:.0e}",
     gamma_min=f"{gamma.min():.2f}", gamma_max=f"{gamma.max():.2f}",
     beta_min=f"{beta.min():.2f}", beta_max=f"{beta.max():.2f}",
+    learned=("moved far from 1 and 0" if max((gamma - 1).abs().max(),
+                                             beta.abs().max()) > 0.5
+             else "stayed close to 1 and 0"),
     gammas_all_min=f"{min(b.weight.min() for b in bns):.2f}",
     gammas_all_max=f"{max(b.weight.max() for b in bns):.2f}",
 )

@@ -36,7 +36,8 @@ variants = {
 }
 # Test accuracy once, at the end: the comparison needs no curves.
 results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
-                 batch_size=BATCH_SIZE, evaluate_every=STEPS)
+                 batch_size=BATCH_SIZE, evaluate_every=STEPS,
+                 train_accuracy=True)
 # --8<-- [end:variants]
 
 # %%

@@ -100,8 +100,8 @@ def first_above(name, lr, level):
     r = runs[name, lr]
     for step, acc in zip(r.evaluated_at, r.test_accuracy):
         if acc >= level:
-            return f"{step / r.steps_per_epoch:.2f}"
-    return "never"
+            return f"at epoch {step / r.steps_per_epoch:.2f}"
+    return "not within the run"
 
 
 # How much does test accuracy move between two evaluations at lr 1.0?

@@ -100,7 +100,7 @@ class Result:
     losses: list  # training loss of every step
     test_accuracy: list  # in eval mode, after the steps in evaluated_at
     evaluated_at: list
-    train_accuracy: float  # at the end, in eval mode
+    train_accuracy: float  # at the end, in eval mode (None: not asked)
     seconds: float  # training only, without the evaluations
     steps_per_epoch: int
     model: nn.Module  # the trained model
@@ -108,10 +108,11 @@ class Result:
 
 # --8<-- [start:fit]
 def fit(make_model, dataset, *, lr, epochs, batch_size=256, seed=0,
-        evaluate_every=None):
+        evaluate_every=None, train_accuracy=False):
     """Build ``make_model()`` from ``seed`` and train it with SGD, as the
     d2l book trains LeNet; test accuracy is measured after every epoch
-    (or every ``evaluate_every`` steps).
+    (or every ``evaluate_every`` steps), and accuracy on the training set
+    at the end if ``train_accuracy`` (a pass over all of it: not free).
 
     >>> d = fashion_mnist(512, 256)
     >>> r = fit(lenet, d, lr=1.0, epochs=2, batch_size=128)
@@ -139,8 +140,9 @@ def fit(make_model, dataset, *, lr, epochs, batch_size=256, seed=0,
                    optimizer=optimizer, seed=seed, callback=after_step,
                    label=f"lr={lr} seed={seed}")
     seconds = time.perf_counter() - start - evaluating[0]
-    return Result(losses, test_accuracy, evaluated_at,
-                  accuracy(model, x, y), seconds, steps_per_epoch, model)
+    on_train = accuracy(model, x, y) if train_accuracy else None
+    return Result(losses, test_accuracy, evaluated_at, on_train, seconds,
+                  steps_per_epoch, model)
 # --8<-- [end:fit]
 
 

@@ -84,10 +84,15 @@ def test_real_examples_follow_the_real_helpers(tmp_path):
     with open(tmp_path / "snippets" / "training.py", "a") as f:
         f.write("# edited\n")
     after = keys(tmp_path)
+    # Direct importers, and (one level deeper) importers of a snippets
+    # module that imports the training loop, such as snippets.lenet.
+    via = ["snippets.training", "snippets import training"] + [
+        f"snippets.{p.stem}" for p in (ROOT / "snippets").glob("*.py")
+        if "snippets.training" in p.read_text() and p.stem != "training"]
     importers = {p.stem for p in EXAMPLES.glob("*.py")
-                 if "snippets.training" in p.read_text()
-                 or "snippets import training" in p.read_text()}
+                 if any(name in p.read_text() for name in via)}
     assert importers, "no example imports snippets.training any more?"
+    assert "lenet_placement" in importers  # only through snippets.lenet
     assert {n for n in before if before[n] != after[n]} == importers
 
 
@@ -162,3 +167,13 @@ def test_a_failure_among_parallel_runs_names_the_example(tmp_path):
         runner.run_all(discover(tmp_path / "examples"), jobs=2)
     # the failed example leaves no cache record; the good one may (it ran)
     assert runner.cached(Example(tmp_path / "examples" / "bad.py")) is None
+
+
+def test_cold_cache_runs_training_examples_first():
+    """With no recorded times, the examples that train (the long ones)
+    are started first."""
+    from docs_plugin.runner import trains
+
+    assert trains(Example(EXAMPLES / "mlp_batchnorm.py"), ROOT)
+    assert trains(Example(EXAMPLES / "lenet_placement.py"), ROOT)  # via lenet
+    assert not trains(Example(EXAMPLES / "bn_per_feature.py"), ROOT)
