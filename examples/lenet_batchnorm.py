@@ -159,11 +159,13 @@ none = results["no normalization"]
 bn = results["nn.BatchNorm2d / nn.BatchNorm1d"]
 scratch_r = results["from scratch (snippets/batchnorm.py)"]
 report.values(
-    epochs=EPOCHS, num_train=len(dataset[0]), lr=f"{LR}",
+    epochs=EPOCHS, num_train=f"{len(dataset[0]):,}", lr=f"{LR}",
     batch_size=BATCH_SIZE,
     steps=len(bn.losses), window=window,
     plateau_none=plateau["no normalization"] or f"over {len(none.losses)}",
-    plateau_bn=plateau["nn.BatchNorm2d / nn.BatchNorm1d"],
+    plateau_bn=(f"already at the first {window}-step mean" if plateau[
+        "nn.BatchNorm2d / nn.BatchNorm1d"] == window else
+        f'after {plateau["nn.BatchNorm2d / nn.BatchNorm1d"]} steps'),
     none_acc=f"{none.test_accuracy[-1]:.1%}",
     bn_acc=f"{bn.test_accuracy[-1]:.1%}",
     bn_first_epoch=f"{bn.test_accuracy[0]:.1%}",

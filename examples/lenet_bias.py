@@ -72,7 +72,7 @@ print(f"largest loss difference: first 10 steps {max(loss_diff[:10]):.1e}, "
 
 # %%
 report.values(
-    num_train=NUM_TRAIN, epochs=EPOCHS, lr=f"{LR}",
+    num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}",
     steps=len(loss_diff),
     extra=count(with_bias.model) - count(without.model),
     params_without=f"{count(without.model):,}",

@@ -91,8 +91,8 @@ def training_range(name):
     if not good:
         return "no rate in the grid"
     if len(good) == 1:
-        return f"only {good[0]:g}"
-    return f"{min(good):g} to {max(good):g}"
+        return f"only the rate {good[0]:g}"
+    return f"the rates {min(good):g} to {max(good):g}"
 
 
 def first_above(name, lr, level):
@@ -112,9 +112,9 @@ without_1 = runs["without BatchNorm", 1.0].test_accuracy[-1]
 report.values(
     claim_at_1=("holds at learning rate 1" if with_1 > without_1 else
                 "does not hold here at learning rate 1"),
-    largest_drop=f"{largest_drop:.1%}",
+    largest_drop=f"{100 * largest_drop:.1f} percentage points",
     epochs=EPOCHS, steps=EPOCHS * NUM_TRAIN // BATCH_SIZE,
-    num_train=NUM_TRAIN, num_test=len(dataset[2]),
+    num_train=f"{NUM_TRAIN:,}", num_test=f"{len(dataset[2]):,}",
     lrs=", ".join(f"{lr:g}" for lr in LEARNING_RATES),
     trains=f"{TRAINS:.0%}",
     largest_without=largest("without BatchNorm"),

@@ -55,10 +55,10 @@ for row in rows:
     print(row)
 
 # %%
-label = "full BatchNorm"
-by_accuracy = compared_with(results, "full BatchNorm", label=label)
+# Short words ("worse on every seed"): the page names the reference.
+by_accuracy = compared_with(results, "full BatchNorm", label="")
 by_loss = compared_with(results, "full BatchNorm", "last-epoch loss",
-                        label=label)
+                        label="")
 keys = [("mean", "mean only"), ("variance", "variance only"),
         ("fixed", "gamma, beta fixed (affine=False)")]
 halves_worse = all(by_accuracy[name].startswith("worse")
@@ -74,7 +74,7 @@ report.values(
                   f"loss above chance level (ln 10 = {chance:.2f}) on "
                   "every seed" if above_chance else
                   "every variant ended below chance-level loss"),
-    num_train=NUM_TRAIN, epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
+    num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
     **{f"{key}_acc": by_accuracy[name] for key, name in keys},
     **{f"{key}_loss": by_loss[name] for key, name in keys},
     **{f"{key}_row": rows[i + 1][1] for i, (key, _) in enumerate(keys)},

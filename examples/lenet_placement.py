@@ -49,9 +49,9 @@ for row in rows:
 
 # %%
 reference = "every layer, before sigmoid"
-label = "the usual placement"
-by_accuracy = compared_with(results, reference, label=label)
-by_loss = compared_with(results, reference, "last-epoch loss", label=label)
+# Short words ("worse on every seed"): the page names the reference.
+by_accuracy = compared_with(results, reference, label="")
+by_loss = compared_with(results, reference, "last-epoch loss", label="")
 partial_names = ["conv layers only", "linear layers only",
                  "first conv layer only"]
 all_worse = all(by_accuracy[n].startswith("worse") for n in partial_names)
@@ -60,7 +60,7 @@ report.values(
              "of them, on every seed" if all_worse else
              "normalizing only some layers was not always worse than "
              "normalizing all of them"),
-    num_train=NUM_TRAIN, epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
+    num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
     steps=STEPS,
     **{f"{key}_acc": by_accuracy[name] for key, name in [
         ("after", "every layer, after sigmoid"),

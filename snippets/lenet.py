@@ -240,9 +240,12 @@ def compared_with(results, reference, metric="test accuracy", label=None):
     >>> bad = Result([0.9], [0.5], [1], 0.5, 1.0, 1, None)
     >>> compared_with({"BN": [good], "none": [bad]}, "BN")
     {'none': 'worse than BN on every seed'}
+    >>> compared_with({"BN": [good], "none": [bad]}, "BN", label="")
+    {'none': 'worse on every seed'}
     """
     ref = [METRICS[metric](r) for r in results[reference]]
-    label = label or reference
+    label = reference if label is None else label
+    than, of = (f" than {label}", f" of {label}") if label else ("", "")
     higher_is_better = "loss" not in metric
     words = {}
     for name, runs in results.items():
@@ -250,9 +253,9 @@ def compared_with(results, reference, metric="test accuracy", label=None):
             continue
         values = [METRICS[metric](r) for r in runs]
         if within_noise(values, ref):
-            words[name] = f"within seed-to-seed noise of {label}"
+            words[name] = f"within seed-to-seed noise{of}"
         elif (min(values) > max(ref)) == higher_is_better:
-            words[name] = f"better than {label} on every seed"
+            words[name] = f"better{than} on every seed"
         else:
-            words[name] = f"worse than {label} on every seed"
+            words[name] = f"worse{than} on every seed"
     return words
