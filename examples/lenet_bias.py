@@ -55,7 +55,8 @@ for name, trained, start in zip(LAYER_NAMES, hidden_layers(with_bias.model),
 
 loss_diff = [abs(a - b) for a, b in zip(without.losses, with_bias.losses)]
 x_test = dataset[2][:1000]
-without.model.eval(), with_bias.model.eval()
+without.model.eval()  # eval mode: the running mean replaces the batch mean
+with_bias.model.eval()
 with torch.no_grad():
     eval_diff = (without.model(x_test) - with_bias.model(x_test)).abs().max()
 rows = [["without (default)", f"{count(without.model):,}",
