@@ -133,10 +133,10 @@ def jobs_from_env(environ=None):
 
     >>> jobs_from_env({"DOCS_JOBS": "3"})
     3
-    >>> jobs_from_env({"DOCS_JOBS": "0"})
+    >>> jobs_from_env({"DOCS_JOBS": "0"})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: DOCS_JOBS must be a positive whole number (how many examples run at once), got '0'
+    ValueError: DOCS_JOBS must be a positive whole number (how ...), got '0'
     """
     environ = os.environ if environ is None else environ
     value = environ.get("DOCS_JOBS", "").strip()

@@ -69,7 +69,7 @@ ax_acc.set_ylabel("test accuracy (eval mode)")
 ax_acc.set_ylim(0, 1)
 ax_acc.legend(fontsize=7)
 fig.suptitle(f"LeNet, SGD lr {LR}, batch {BATCH_SIZE}, "
-             f"{len(dataset[0])} images", fontsize=10)
+             f"{len(dataset[0]):,} images", fontsize=10)
 report.figure(fig, "curves")
 
 # %% [markdown]

@@ -38,7 +38,7 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
 # --8<-- [end:variants]
 
 # %%
-fig = seed_figure(results, f"LeNet, {NUM_TRAIN} images, {EPOCHS} epochs, "
+fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {EPOCHS} epochs, "
                   f"lr {LR}, {len(SEEDS)} seeds (dots), mean (bar)")
 report.figure(fig, "placement")
 rows = seed_rows(results)
