@@ -278,13 +278,7 @@ class Runner:
 
     def run(self, example, force=False):
         """Return the example's Run, executing it only if its key changed."""
-        if self._versions is None:
-            self._versions = package_versions()
-        key = cache_key(example, self.root, self.fast, self._versions)
-        previous = self.cached(example)
-        if previous and previous.key == key and not force:
-            return previous
-        return self._execute(example, key)
+        return self.run_all([example], force=force)[example.name]
 
     def run_all(self, examples, jobs=1, force=False):
         """Runs of all ``examples`` (a dict by name, in their order).

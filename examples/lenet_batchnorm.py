@@ -8,6 +8,7 @@
 # Then a look at the scale and shift the first BatchNorm layer learned.
 
 # %%
+import math
 from functools import partial
 
 import matplotlib.pyplot as plt
@@ -150,7 +151,8 @@ def first_step_below(losses, level, window):
     return None
 
 
-plateau = {name: first_step_below(r.losses, 2.0, window)
+LEVEL = 2.0  # clearly below chance, ln 10 = 2.30
+plateau = {name: first_step_below(r.losses, LEVEL, window)
            for name, r in results.items()}
 print(plateau)
 
@@ -161,7 +163,8 @@ scratch_r = results["from scratch (snippets/batchnorm.py)"]
 report.values(
     epochs=EPOCHS, num_train=f"{len(dataset[0]):,}", lr=f"{LR}",
     batch_size=BATCH_SIZE,
-    steps=len(bn.losses), window=window,
+    steps=len(bn.losses), window=window, level=f"{LEVEL}",
+    chance=f"{math.log(10):.2f}", num_test=f"{len(dataset[2]):,}",
     plateau_none=plateau["no normalization"] or f"over {len(none.losses)}",
     plateau_bn=(f"already at the first {window}-step mean" if plateau[
         "nn.BatchNorm2d / nn.BatchNorm1d"] == window else

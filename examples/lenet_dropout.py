@@ -12,8 +12,8 @@ from functools import partial
 
 import torch
 
-from snippets.lenet import (compared_with, fashion_mnist, lenet, repeat,
-                            seed_figure, seed_rows, within_noise)
+from snippets.lenet import (compared_with, fashion_mnist, lenet, measured,
+                            repeat, seed_figure, seed_rows, spread)
 from snippets.models import no_norm
 from snippets.report import FAST, Report
 
@@ -43,58 +43,46 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
 # --8<-- [end:variants]
 
 # %%
-metrics = ("train accuracy", "test accuracy")
+metrics = ("train accuracy", "test accuracy", "train-test gap")
 fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {EPOCHS} epochs, "
-                  f"lr {LR}, {len(SEEDS)} seeds (dots), mean (bar)", metrics)
+                  f"lr {LR}", metrics[:2])
 report.figure(fig, "dropout")
 rows = seed_rows(results, metrics)
-for name, row in zip(results, rows):  # the gap: how much is memorized
-    gaps = [r.train_accuracy - r.test_accuracy[-1] for r in results[name]]
-    row.append(f"{sum(gaps) / len(gaps):.1%}")
 report.table("dropout", ["Model", "Train accuracy", "Test accuracy",
-                         "Gap (mean)"], rows)
+                         "Train-test gap"], rows)
 for row in rows:
     print(row)
 
 # %%
-def gaps(name):
-    return [r.train_accuracy - r.test_accuracy[-1] for r in results[name]]
-
-
-def mean(values):
-    return sum(values) / len(values)
-
-
 bn, both, drop = "BatchNorm", f"BatchNorm + dropout {P}", f"dropout {P}"
 by_accuracy = compared_with(results, bn, label="BatchNorm alone")
-if within_noise(gaps(bn), gaps(both)):
-    gap_verdict = "within seed-to-seed noise of each other"
-elif min(gaps(both)) > max(gaps(bn)):
-    gap_verdict = "larger with dropout on every seed"
-else:
-    gap_verdict = "smaller with dropout on every seed"
-def finals(name):
-    return [r.test_accuracy[-1] for r in results[name]]
-
-
-stuck = max(finals(drop)) <= 0.2  # never twice chance (10 classes)
-if stuck and gap_verdict == "smaller with dropout on every seed":
+gap_verdict = compared_with(results, bn, "train-test gap", label="",
+                            words=("smaller", "larger"))[both]
+drop_mean = spread(measured(results, drop, "test accuracy"))[0]
+stuck = drop_mean <= 0.2  # not even twice chance (10 classes)
+if stuck and gap_verdict.startswith("smaller"):
     jobs = ("here the two did different jobs: dropout narrowed the gap "
             "that BatchNorm left, and without BatchNorm it could not get "
             "the network to train at all")
 else:
     jobs = "the table shows what each of the two changed here"
+
+
+def mean_of(name, metric):
+    return f"{spread(measured(results, name, metric))[0]:.1%}"
+
+
 report.values(
     num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}", p=P,
-    seeds=len(SEEDS),
-    steps=STEPS,
+    seeds=len(SEEDS), steps=STEPS,
     dropout_acc=by_accuracy[drop], both_acc=by_accuracy[both],
     neither_acc=by_accuracy["neither"],
-    bn_gap=f"{mean(gaps(bn)):.1%}", both_gap=f"{mean(gaps(both)):.1%}",
+    bn_gap=mean_of(bn, "train-test gap"),
+    both_gap=mean_of(both, "train-test gap"),
     gap_verdict=gap_verdict, jobs=jobs,
-    both_train=f"{mean([r.train_accuracy for r in results[both]]):.1%}",
-    bn_train=f"{mean([r.train_accuracy for r in results[bn]]):.1%}",
+    both_train=mean_of(both, "train accuracy"),
+    bn_train=mean_of(bn, "train accuracy"),
     dropout_alone=("dropout alone left the network at chance level" if stuck
                    else "dropout alone trained")
-    + f" (mean test accuracy {mean(finals(drop)):.1%})",
+    + f" (mean test accuracy {drop_mean:.1%})",
 )

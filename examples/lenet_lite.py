@@ -46,7 +46,7 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
 
 # %%
 fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {EPOCHS} epochs, "
-                  f"lr {LR}, {len(SEEDS)} seeds (dots), mean (bar)")
+                  f"lr {LR}")
 report.figure(fig, "lite")
 rows = seed_rows(results)
 report.table("lite", ["Normalization", f"Test accuracy, {len(SEEDS)} seeds",

@@ -39,7 +39,7 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
 
 # %%
 fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {EPOCHS} epochs, "
-                  f"lr {LR}, {len(SEEDS)} seeds (dots), mean (bar)")
+                  f"lr {LR}")
 report.figure(fig, "placement")
 rows = seed_rows(results)
 report.table("placement", ["BatchNorm", f"Test accuracy, {len(SEEDS)} seeds",

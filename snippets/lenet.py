@@ -125,21 +125,22 @@ def fit(make_model, dataset, *, lr, epochs, batch_size=256, seed=0,
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     steps_per_epoch = -(-len(x) // batch_size)
     every = evaluate_every or steps_per_epoch
-    test_accuracy, evaluated_at, evaluating = [], [], [0.0]
+    test_accuracy, evaluated_at, evaluating = [], [], 0.0
 
     def after_step(step):
+        nonlocal evaluating
         if step % every == 0:
             start = time.perf_counter()
             test_accuracy.append(accuracy(model, x_test, y_test))
             evaluated_at.append(step)
             model.train()  # accuracy() switched to eval mode
-            evaluating[0] += time.perf_counter() - start
+            evaluating += time.perf_counter() - start
 
     start = time.perf_counter()
     losses = train(model, x, y, epochs=epochs, batch_size=batch_size,
                    optimizer=optimizer, seed=seed, callback=after_step,
                    label=f"lr={lr} seed={seed}")
-    seconds = time.perf_counter() - start - evaluating[0]
+    seconds = time.perf_counter() - start - evaluating
     on_train = accuracy(model, x, y) if train_accuracy else None
     return Result(losses, test_accuracy, evaluated_at, on_train, seconds,
                   steps_per_epoch, model)
@@ -186,9 +187,18 @@ def last_epoch_loss(result):
     return sum(losses) / len(losses)
 
 
-METRICS = {"test accuracy": lambda r: r.test_accuracy[-1],
-           "train accuracy": lambda r: r.train_accuracy,
-           "last-epoch loss": last_epoch_loss}
+# name: (value of one run, whether higher is better)
+METRICS = {"test accuracy": (lambda r: r.test_accuracy[-1], True),
+           "train accuracy": (lambda r: r.train_accuracy, True),
+           "last-epoch loss": (last_epoch_loss, False),
+           # how much better the model does on the images it trained on
+           "train-test gap": (lambda r: r.train_accuracy
+                              - r.test_accuracy[-1], False)}
+
+
+def measured(results, name, metric):
+    """The values of ``metric`` for variant ``name``, one per seed."""
+    return [METRICS[metric][0](r) for r in results[name]]
 
 
 def seed_rows(results, metrics=("test accuracy", "last-epoch loss")):
@@ -199,10 +209,10 @@ def seed_rows(results, metrics=("test accuracy", "last-epoch loss")):
     [['BN', '80.0% (80.0% to 80.0%)', '0.500 (0.500 to 0.500)']]
     """
     rows = []
-    for name, runs in results.items():
+    for name in results:
         row = [name]
         for metric in metrics:
-            mean, low, high = spread(METRICS[metric](r) for r in runs)
+            mean, low, high = spread(measured(results, name, metric))
             form = "{:.3f}" if "loss" in metric else "{:.1%}"
             row.append(f"{form.format(mean)} ({form.format(low)} to "
                        f"{form.format(high)})")
@@ -210,9 +220,10 @@ def seed_rows(results, metrics=("test accuracy", "last-epoch loss")):
     return rows
 
 
-def seed_figure(results, title, metrics=("test accuracy",
-                                         "last-epoch loss")):
-    """One panel per metric; one row per variant, one dot per seed."""
+def seed_figure(results, setting, metrics=("test accuracy",
+                                           "last-epoch loss")):
+    """One panel per metric; one row per variant, one dot per seed. The
+    title is ``setting`` followed by the number of seeds."""
     import matplotlib.pyplot as plt
 
     names = list(results)
@@ -220,7 +231,7 @@ def seed_figure(results, title, metrics=("test accuracy",
                              figsize=(7.2, 0.5 + 0.45 * len(names)))
     for ax, metric in zip(axes, metrics):
         for i, name in enumerate(names):
-            values = [METRICS[metric](r) for r in results[name]]
+            values = measured(results, name, metric)
             ax.scatter(values, [i] * len(values), color=f"C{i}", s=18,
                        alpha=0.8)
             ax.plot([sum(values) / len(values)] * 2, [i - 0.25, i + 0.25],
@@ -228,13 +239,17 @@ def seed_figure(results, title, metrics=("test accuracy",
         ax.set_xlabel(metric)
     axes[0].set_yticks(range(len(names)), names, fontsize=8)
     axes[0].invert_yaxis()
-    fig.suptitle(title, fontsize=10)
+    seeds = len(next(iter(results.values())))
+    fig.suptitle(f"{setting}, {seeds} seeds (dots), mean (bar)",
+                 fontsize=10)
     return fig
 
 
-def compared_with(results, reference, metric="test accuracy", label=None):
+def compared_with(results, reference, metric="test accuracy", label=None,
+                  words=("better", "worse")):
     """Each variant against ``reference`` (called ``label`` in the words),
-    in words, from the seeds.
+    in words (``words``: for higher-is-better and the opposite, as this
+    metric goes), from the seeds.
 
     >>> good = Result([0.2], [0.9], [1], 0.9, 1.0, 1, None)
     >>> bad = Result([0.9], [0.5], [1], 0.5, 1.0, 1, None)
@@ -242,20 +257,23 @@ def compared_with(results, reference, metric="test accuracy", label=None):
     {'none': 'worse than BN on every seed'}
     >>> compared_with({"BN": [good], "none": [bad]}, "BN", label="")
     {'none': 'worse on every seed'}
+    >>> compared_with({"BN": [good], "none": [bad]}, "BN", "last-epoch loss",
+    ...               label="", words=("lower", "higher"))
+    {'none': 'higher on every seed'}
     """
-    ref = [METRICS[metric](r) for r in results[reference]]
+    ref = measured(results, reference, metric)
     label = reference if label is None else label
     than, of = (f" than {label}", f" of {label}") if label else ("", "")
-    higher_is_better = "loss" not in metric
-    words = {}
-    for name, runs in results.items():
+    higher_is_better = METRICS[metric][1]
+    verdicts = {}
+    for name in results:
         if name == reference:
             continue
-        values = [METRICS[metric](r) for r in runs]
+        values = measured(results, name, metric)
         if within_noise(values, ref):
-            words[name] = f"within seed-to-seed noise{of}"
+            verdicts[name] = f"within seed-to-seed noise{of}"
         elif (min(values) > max(ref)) == higher_is_better:
-            words[name] = f"better{than} on every seed"
+            verdicts[name] = f"{words[0]}{than} on every seed"
         else:
-            words[name] = f"worse{than} on every seed"
-    return words
+            verdicts[name] = f"{words[1]}{than} on every seed"
+    return verdicts
