@@ -3,9 +3,9 @@
 During ``mkdocs build`` or ``mkdocs serve`` it
 
 1. runs every example at most once per build (``runner.Runner``, cached on
-   the example, the local modules it imports and the package versions),
-   ``$DOCS_JOBS`` at a time (default: one per core); an example that
-   records timings runs alone;
+   the example, the code of the local modules it imports, the package
+   versions and the data it read), ``$DOCS_JOBS`` at a time; an example
+   that records timings runs alone;
 2. serves what each example wrote under ``generated/<example>/`` (pages
    embed figures with ``![...](generated/<example>/<figure>.svg)`` and
    include tables with ``--8<-- "<example>/<table>.md"``);
@@ -16,14 +16,17 @@ During ``mkdocs build`` or ``mkdocs serve`` it
    index with thumbnails, plus an execution-times page;
 5. serves KaTeX from ``node_modules`` so math renders offline.
 
-Anything missing or failing stops the build with a message saying what and
-where; nothing half-built is published.
+It knows nothing about the code the examples import: what it watches
+follows from the examples' own imports, and what it starts first on a cold
+cache comes from ``slow_imports`` in ``mkdocs.yml``. Every setting comes
+from ``settings.py``. Anything missing or failing stops the build with a
+message saying what and where; nothing half-built is published.
 """
 
+import contextlib
 import json
 import logging
 import re
-import time
 from pathlib import Path
 
 import nbformat
@@ -33,22 +36,20 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File
 
-from docs_plugin.runner import (ExampleError, Runner, discover, jobs_from_env,
-                                to_notebook)
+from docs_plugin import settings, syntax
+from docs_plugin.kernel import to_notebook
+from docs_plugin.runner import (ExampleError, Interrupted, Runner, discover,
+                                local_imports)
 
 log = logging.getLogger("mkdocs.plugins.examples")
 
-VALUE = re.compile(r"\{\{\s*([A-Za-z_][\w]*)\.([A-Za-z_][\w]*)\s*\}\}")
 # nbconvert's template loads MathJax and Mermaid from CDNs; KaTeX renders
 # the notebooks' math instead, and the examples draw no Mermaid diagrams.
 CDN_LOADERS = [
-    re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
-               re.S | re.I),
-    re.compile(r'<script type="module">(?:(?!</script>).)*?mermaid'
-               r"(?:(?!</script>).)*</script>", re.S),
+    r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->",
+    r'<script type="module">(?:(?!</script>).)*?mermaid'
+    r"(?:(?!</script>).)*</script>",
 ]
-LIST_MARKER = re.compile(r"^(\s*\d+|\s*)([.)]|[-+*])(?=\s|$)")
-INCLUDE = re.compile(r'^[ \t]*-{1,2}8<-{1,2}[ \t]+"([^"]+)"[ \t]*$', re.M)
 GALLERY_NAV = "gallery/index.md"
 KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
 
@@ -59,34 +60,58 @@ class ExamplesConfig(Config):
     execute = opt.Type(bool, default=True)
     cell_timeout = opt.Type(int, default=900)
     katex_dir = opt.Type(str, default="node_modules/katex/dist")
+    # With no measured times (a cold cache), examples importing one of
+    # these (directly or not) are taken to be the long ones: they start
+    # first, so that no long example starts last.
+    slow_imports = opt.Type(list, default=[])
 
 
 class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     def on_config(self, config):
-        from snippets.report import fast_mode
-
         self.root = Path(config.config_file_path).resolve().parent
         try:
-            self.fast = fast_mode()
-            self.jobs = jobs_from_env()
-        except ValueError as error:
+            self.settings = settings.Settings.from_env()
+        except settings.SettingError as error:
             raise PluginError(str(error)) from None
         examples_dir = self.root / self.config.examples_dir
         try:
             self.examples = discover(examples_dir)
         except ExampleError as error:
             raise PluginError(str(error)) from None
-        self.runner = Runner(self.root, self.root / self.config.cache_dir,
-                             self.fast, self.config.cell_timeout,
-                             log=log.info)
-        # Tables are included with pymdownx.snippets from the outputs.
+        names = [e.name for e in self.examples]
+        for variable, patterns in (("DOCS_ONLY", self.settings.only),
+                                   ("DOCS_RERUN", self.settings.rerun)):
+            for pattern in patterns:
+                if not any(settings.matches(n, [pattern]) for n in names):
+                    raise PluginError(
+                        f"{variable}={pattern!r} matches no example in "
+                        f"{self.config.examples_dir}/")
+        cache_dir = self.settings.cache_dir or \
+            self.root / self.config.cache_dir
+        self.runner = Runner(
+            self.root, cache_dir, self.settings.fast,
+            self.config.cell_timeout, log=log.info, warn=log.warning,
+            slow_imports=self.config.slow_imports,
+            data_dir=self.settings.data_dir or self.root / "data")
+        # Tables are included with pymdownx.snippets from the cache entries
+        # (see _point_includes_at_entries).
         snippets = config.mdx_configs.setdefault("pymdownx.snippets", {})
         bases = snippets.get("base_path", ["."])
         bases = [bases] if isinstance(bases, str) else list(bases)
-        snippets["base_path"] = bases + [str(self.runner.outputs_root)]
-        for folder in (examples_dir, self.root / "snippets"):
-            if str(folder) not in config.watch:
-                config.watch.append(str(folder))
+        snippets["base_path"] = bases + [str(self.runner.base / "entries")]
+        # mkdocs-jupyter caches rendered notebooks; keep that with ours, per
+        # mode, not in the checkout's .cache/.
+        jupyter = config.plugins.get("mkdocs-jupyter")
+        if jupyter is not None:
+            jupyter.config["cache_dir"] = str(self.runner.base / "rendered")
+        # Watch the examples and every local file they import.
+        watched = {examples_dir}
+        for example in self.examples:
+            watched.update(p.parent for p in local_imports(
+                example.path, [self.root, examples_dir]))
+        for folder in sorted(str(f) for f in watched):
+            if folder not in config.watch:
+                config.watch.append(folder)
         config.nav = self._gallery_nav(config.nav)
         katex = self.root / self.config.katex_dir
         if not (katex / "katex.min.js").is_file():
@@ -109,27 +134,42 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     # -- running -----------------------------------------------------------
 
     def _run_all(self):
-        if self.config.execute:
-            try:
-                runs = self.runner.run_all(self.examples, self.jobs)
-            except ExampleError as error:
-                raise PluginError(str(error)) from None
+        chosen = self.settings
+        mode = "fast" if chosen.fast else "full"
+        if not self.config.execute or not chosen.execute:
+            only = (lambda name: False)
+        elif chosen.only:
+            only = (lambda name: settings.matches(name, chosen.only))
         else:
-            runs = {}
-            for example in self.examples:
-                runs[example.name] = self.runner.cached(example)
-                if runs[example.name] is None:
-                    raise PluginError(
-                        f"execute is off but {example.name} has never run "
-                        f"in {'fast' if self.fast else 'full'} mode: "
-                        "build once with DOCS_EXECUTE=1")
+            only = None
+        try:
+            runs = self.runner.run_all(
+                self.examples, chosen.jobs, only=only,
+                force=lambda name: settings.matches(name, chosen.rerun))
+        except ExampleError as error:
+            if only is not None and "not selected to run" in str(error):
+                raise PluginError(
+                    f"{error}: build once with DOCS_EXECUTE=true (in "
+                    f"{mode} mode) or include it in DOCS_ONLY") from None
+            raise PluginError(str(error)) from None
+        except Interrupted as error:
+            log.error(str(error))
+            raise SystemExit(130) from None
         for name, run in runs.items():
             how = "cached" if run.cached else "ran"
             log.info(f"example {name}: {how}, {run.seconds:.1f} s")
+            if run.stale:
+                log.warning(f"example {name}: serving an out-of-date result "
+                            f"({run.stale}); it was not run because "
+                            "DOCS_EXECUTE or DOCS_ONLY said not to")
         return runs
 
     def on_files(self, files, config):
-        start = time.perf_counter()
+        # Hold the cache until the site is written: a second build in this
+        # checkout waits, and cannot replace what this one publishes.
+        self._release()
+        self._held = contextlib.ExitStack()
+        self._held.enter_context(self.runner.lock())
         self.runs = self._run_all()
         self.values = {}
         for name, run in self.runs.items():
@@ -149,7 +189,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             # A plain File, not File.generated: mkdocs-jupyter wraps it and
             # the wrapper only finds the path through src_dir.
             files.append(File(
-                f"gallery/{name}.ipynb", src_dir=str(self.runner.base),
+                f"gallery/{name}.ipynb",
+                src_dir=str(run.notebook.parent.parent),
                 dest_dir=config.site_dir,
                 use_directory_urls=config.use_directory_urls))
             files.append(File.generated(
@@ -160,10 +201,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 content=nbformat.writes(to_notebook(example.path))))
         files.append(File.generated(config, GALLERY_NAV,
                                     content=self._gallery_index()))
-        overhead = time.perf_counter() - start - sum(
-            r.seconds for r in self.runs.values() if not r.cached)
         files.append(File.generated(config, "timings.md",
-                                    content=self._timings(overhead)))
+                                    content=self._timings()))
         katex = self.root / self.config.katex_dir
         for path in sorted(katex.rglob("*")):
             rel = path.relative_to(katex).as_posix()
@@ -171,6 +210,17 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 files.append(File.generated(
                     config, f"assets/katex/{rel}", abs_src_path=str(path)))
         return files
+
+    def _release(self):
+        held, self._held = getattr(self, "_held", None), None
+        if held is not None:
+            held.close()
+
+    def on_post_build(self, config):
+        self._release()
+
+    def on_build_error(self, error):
+        self._release()
 
     # -- generated pages ---------------------------------------------------
 
@@ -200,75 +250,114 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         lines += ["</div>", ""]
         return "\n".join(lines)
 
-    def _timings(self, overhead):
-        mode = "fast (`DOCS_FAST=1`)" if self.fast else "full size"
-        total = sum(r.seconds for r in self.runs.values())
+    def _timings(self):
+        mode = "fast (`DOCS_FAST=1`)" if self.settings.fast else "full size"
         fresh = [r for r in self.runs.values() if not r.cached]
+        ran = sum(r.seconds for r in fresh)
+        jobs = self.settings.jobs
         lines = [
             "# Execution times", "",
             f"How long each example took when it last ran, in {mode} mode, "
             "on the machine that built this site. *cache* means this build "
-            "reused the result because neither the example, nor a module it "
-            "imports, nor a package version changed.", "",
+            "reused the last result, and the time shown is the one measured "
+            "when it last ran, because neither the example, nor the code "
+            "of a module it imports, nor a package version, nor the data "
+            "it read changed since.", "",
             "| Example | Time (s) | This build |",
             "| --- | ---: | --- |"]
         for name, run in sorted(self.runs.items(),
                                 key=lambda item: -item[1].seconds):
+            how = "ran" if not run.cached else (
+                "cache, out of date" if run.stale else "cache")
             lines.append(f"| [{run.example.title}](gallery/{name}.ipynb) | "
-                         f"{run.seconds:.1f} | "
-                         f"{'cache' if run.cached else 'ran'} |")
-        lines += ["", f"Total: {total:.1f} s over {len(self.runs)} examples; "
-                  f"{len(fresh)} ran in this build, and running them took "
-                  f"{overhead:.1f} s more than the examples themselves.", ""]
+                         f"{run.seconds:.1f} | {how} |")
+        lines.append("")
+        if fresh:
+            longest = max(r.seconds for r in fresh)
+            ideal = max(longest, ran / jobs)
+            lines += [
+                f"This build ran {len(fresh)} of {len(self.runs)} examples, "
+                f"{jobs} at a time. Their times add up to {ran:.1f} s; on "
+                f"{jobs} cores no schedule can take less than "
+                f"{ideal:.1f} s (the longer of the longest example and that "
+                f"sum divided by {jobs}), and running them took "
+                f"{self.runner.phase_seconds:.1f} s, "
+                f"{self.runner.phase_seconds / ideal:.2f} times that.", ""]
+        else:
+            lines += [f"This build ran none of the {len(self.runs)} "
+                      "examples: every result came from the cache.", ""]
         return "\n".join(lines)
 
     # -- pages -------------------------------------------------------------
 
     def on_page_markdown(self, markdown, page, config, files):
-        def value(match):
-            name, key = match.groups()
+        where = page.file.src_path
+        if where.endswith(".ipynb"):
+            return markdown
+        try:
+            found = syntax.placeholders(markdown, where)
+        except syntax.SyntaxProblem as error:
+            raise PluginError(str(error)) from None
+        markdown = self._point_includes_at_entries(markdown, where, config)
+        lines = markdown.split("\n")
+        for placeholder in found:
             try:
-                return self.values[name][key]
+                value = self.values[placeholder.example][placeholder.key]
             except KeyError:
-                known = ", ".join(sorted(self.values.get(name, {}))) or "none"
+                known = ", ".join(sorted(self.values.get(
+                    placeholder.example, {}))) or "none"
                 raise PluginError(
-                    f"{page.file.src_path}: no value {name}.{key} "
-                    f"(values of {name}: {known})") from None
+                    f"{where}:{placeholder.line}: no value "
+                    f"{placeholder.example}.{placeholder.key} (values of "
+                    f"{placeholder.example}: {known})") from None
+            line = lines[placeholder.line - 1]
+            at_start = line.lstrip().startswith(placeholder.text)
+            line = line.replace(placeholder.text, value, 1)
+            if at_start and value[:1].isdigit():
+                # "32. Next" at a line start must not become a list item
+                indent = len(line) - len(line.lstrip())
+                digits = len(value) - len(value.lstrip("0123456789"))
+                rest = line[indent + digits:]
+                if rest[:1] in (".", ")"):
+                    line = line[:indent + digits] + "\\" + rest
+            lines[placeholder.line - 1] = line
+        return "\n".join(lines)
 
-        self._check_includes(markdown, page, config)
-        lines = []
-        for line in markdown.split("\n"):
-            starts_with_value = VALUE.match(line.lstrip()) is not None
-            line = VALUE.sub(value, line)
-            if starts_with_value:  # "32. Next" must not become a list item
-                line = LIST_MARKER.sub(r"\1\\\2", line)
-            lines.append(line)
-        markdown = "\n".join(lines)
-        if "{{" in markdown and not page.file.src_path.endswith(".ipynb"):
-            line = markdown[:markdown.index("{{")].count("\n") + 1
-            raise PluginError(f"{page.file.src_path}:{line}: malformed "
-                              "value reference (use {{ example.key }})")
-        return markdown
-
-    def _check_includes(self, markdown, page, config):
-        """Name the page, line and target of a broken include (pymdownx
-        would only raise a bare traceback)."""
+    def _point_includes_at_entries(self, markdown, where, config):
+        """Check every include (pymdownx would only raise a bare
+        traceback) and point the ones of generated tables at the cache
+        entry that holds them."""
         bases = config.mdx_configs["pymdownx.snippets"]["base_path"]
-        for match in INCLUDE.finditer(markdown):
-            target, _, section = match.group(1).partition(":")
-            line = markdown[:match.start()].count("\n") + 1
-            where = f"{page.file.src_path}:{line}"
-            found = [Path(b) / target for b in bases
-                     if (Path(b) / target).is_file()]
+        lines = markdown.split("\n")
+        for include in syntax.includes(markdown):
+            at = f"{where}:{include.line}"
+            first, _, rest = include.path.partition("/")
+            if first in self.runs and rest:
+                run = self.runs[first]
+                target = run.outputs / rest
+                if not target.is_file():
+                    raise PluginError(
+                        f"{at}: included file {include.path} not found: "
+                        f"example {first} did not write {rest}")
+                new = f"{run.outputs.parent.name}/outputs/{rest}"
+                lines[include.line - 1] = lines[include.line - 1].replace(
+                    include.path, new, 1)
+                continue
+            found = [Path(b) / include.path for b in bases
+                     if (Path(b) / include.path).is_file()]
             if not found:
-                raise PluginError(f"{where}: included file {target} not "
-                                  "found (a typo, or an example that did "
-                                  "not write it?)")
-            text = found[0].read_text(encoding="utf-8")
-            if section and not section.isdigit() and not all(
-                    f"[{tag}:{section}]" in text for tag in ("start", "end")):
-                raise PluginError(f"{where}: section '{section}' not found "
-                                  f"in {target}")
+                raise PluginError(f"{at}: included file {include.path} not "
+                                  "found")
+            if include.section:
+                try:
+                    known = syntax.sections(
+                        found[0].read_text(encoding="utf-8"), include.path)
+                except syntax.SyntaxProblem as error:
+                    raise PluginError(f"{at}: {error}") from None
+                if include.section not in known:
+                    raise PluginError(f"{at}: section '{include.section}' "
+                                      f"not found in {include.path}")
+        return "\n".join(lines)
 
     def on_page_content(self, html, page, config, files):
         src = page.file.src_path
@@ -276,7 +365,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             return html
         name = Path(src).stem
         for loader in CDN_LOADERS:
-            html = loader.sub("", html)
+            html = re.sub(loader, "", html, flags=re.S | re.I)
         run = self.runs[name]
         bar = (
             '<div class="example-downloads">'

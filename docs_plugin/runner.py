@@ -1,40 +1,69 @@
-"""Run examples as notebooks, once, and cache what they produce.
+"""Run examples, once, and cache what they produce; never serve damage.
 
-An example is a jupytext-percent script in ``examples/``. Running it here
-means: read it as a notebook, drop the snippet markers, execute every cell
-in a fresh kernel (so nothing is left over from an earlier run), and keep
+For each example of ``examples/`` (see ``kernel.py`` for how one runs) the
+cache keeps, under ``<cache>/<mode>/``::
 
-    <cache>/<mode>/outputs/<name>/   what the example wrote (figures, tables)
-    <cache>/<mode>/gallery/<name>.ipynb the executed notebook (its page)
-    <cache>/<mode>/runs/<name>.json  the cache record: key, seconds
+    entries/<name>.<id>/outputs/           what the example wrote
+    entries/<name>.<id>/<name>.ipynb       the executed notebook
+    records/<name>.json                    the record: key, seconds,
+                                           a hash of every file above, and
+                                           of every data file it read
+    times.json                             the last measured time of each
+                                           example (for scheduling)
 
-The cache key covers the example's bytes, the bytes of every local module it
-imports (followed transitively), this file, the versions of the packages
-that shape the results, and the mode. Change any of them and the example
-runs again; change nothing and it is free.
+A record is written last, atomically, and names its entry, so a run that
+was interrupted or failed leaves no record and is never served; the next
+build runs it again. Before serving an entry the runner checks every hash
+in its record: a truncated figure or a hand-edited table re-runs the
+example, with a message saying so.
+
+The cache key covers the example's bytes, the *code* (not comments or
+docstrings) of every local module it imports, followed transitively, the
+code of ``kernel.py`` and what it imports, the versions of the packages
+that shape the results, and the mode. The data files an example read are
+checked separately, by content. Change any of them and the example runs
+again; change nothing and it is free.
+
+One build at a time uses a cache folder (a lock file); a second build
+waits for the first.
 """
 
 import ast
+import fcntl
 import hashlib
 import json
 import os
-import re
+import secrets
 import shutil
+import signal
 import sys
-import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-MARKER = re.compile(r"^\s*#\s*-{1,2}8<-{1,2}\s*\[(start|end):[\w-]+\]\s*$")
+from docs_plugin import kernel
+
 # Packages whose version can change a number or a figure on the site.
 PACKAGES = ["torch", "torchvision", "numpy", "matplotlib", "jupytext",
             "nbclient", "ipykernel", "pillow"]
+RECORD_VERSION = 2
 
 
 class ExampleError(Exception):
     """An example failed; the message says which one, where and why."""
+
+    def __init__(self, message, example=None, notebook=None):
+        super().__init__(message)
+        self.example = example
+        self.notebook = notebook  # executed up to the failure, if any
+
+
+class Interrupted(Exception):
+    """The build was interrupted (Ctrl-C); running examples were stopped."""
 
 
 @dataclass
@@ -57,7 +86,7 @@ class Example:
 
 @dataclass
 class Run:
-    """The outcome of asking for an example: fresh or from the cache."""
+    """An example's result: fresh, or from the cache."""
 
     example: Example
     key: str
@@ -66,6 +95,7 @@ class Run:
     outputs: Path
     notebook: Path
     files: list = field(default_factory=list)
+    stale: str = ""  # why a served result is not current ("" if it is)
 
 
 def read_title(path):
@@ -120,34 +150,6 @@ def measures_time(path):
                and node.func.attr == "timings" for node in ast.walk(tree))
 
 
-def trains(example, root):
-    """Whether the example imports the shared training loop (directly or
-    through another module): a hint that it is one of the long ones."""
-    training = Path(root).resolve() / "snippets" / "training.py"
-    return training in [p.resolve() for p in local_imports(
-        example.path, [root, example.path.parent])]
-
-
-def jobs_from_env(environ=None):
-    """How many examples run at once: ``$DOCS_JOBS``, else one per core.
-
-    >>> jobs_from_env({"DOCS_JOBS": "3"})
-    3
-    >>> jobs_from_env({"DOCS_JOBS": "0"})  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: DOCS_JOBS must be a positive whole number (how ...), got '0'
-    """
-    environ = os.environ if environ is None else environ
-    value = environ.get("DOCS_JOBS", "").strip()
-    if not value:
-        return max(1, len(os.sched_getaffinity(0)))
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError("DOCS_JOBS must be a positive whole number (how "
-                         f"many examples run at once), got {value!r}")
-    return int(value)
-
-
 def discover(examples_dir):
     """Every example in ``examples_dir`` (``*.py`` not starting with _)."""
     paths = sorted(Path(examples_dir).glob("*.py"))
@@ -197,6 +199,34 @@ def local_imports(path, search_paths):
     return sorted(seen)
 
 
+def code_digest(path):
+    """Digest of a module's code: comments, docstrings and layout do not
+    count (nothing an example computes can depend on them).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "m.py"
+    >>> _ = p.write_text('def f():\\n    "Doc."\\n    return 1  # one\\n')
+    >>> before = code_digest(p)
+    >>> _ = p.write_text("def f():\\n    '''Other.'''\\n\\n    return 1\\n")
+    >>> code_digest(p) == before
+    True
+    >>> _ = p.write_text('def f():\\n    return 2\\n')
+    >>> code_digest(p) == before
+    False
+    """
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body
+                and isinstance(node, (ast.Module, ast.ClassDef,
+                                      ast.FunctionDef, ast.AsyncFunctionDef))
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+
+
 def package_versions():
     versions = {"python": sys.version.split()[0]}
     for name in PACKAGES:
@@ -207,177 +237,444 @@ def package_versions():
     return versions
 
 
-def cache_key(example, root, fast, versions=None):
+def _label(path, root):
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def recipe_files():
+    """``kernel.py`` and the local modules it imports: how an example
+    runs, which every key covers."""
+    recipe = Path(kernel.__file__)
+    return [recipe] + local_imports(recipe, [recipe.parent.parent])
+
+
+def cache_key(example, root, fast, versions=None, extra=None):
     """Hex digest that changes whenever the example's output could."""
     root = Path(root)
     digest = hashlib.sha256()
-    files = [example.path, Path(__file__)]
-    files += local_imports(example.path, [root, example.path.parent])
-    for path in files:
-        path = Path(path).resolve()
-        try:
-            label = path.relative_to(root.resolve()).as_posix()
-        except ValueError:
-            label = path.name
-        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")
+    # The example's own bytes: its comments and text are on its page.
+    digest.update(example.path.read_bytes() + b"\0")
+    helpers = local_imports(example.path, [root, example.path.parent])
+    helpers += recipe_files()
+    for path in sorted(set(helpers)):
+        digest.update(_label(path, root).encode() + b"\0"
+                      + code_digest(path).encode() + b"\0")
     versions = package_versions() if versions is None else versions
     digest.update(json.dumps(versions, sort_keys=True).encode())
+    digest.update(json.dumps(extra or {}, sort_keys=True).encode())
     digest.update(b"fast" if fast else b"full")
     return digest.hexdigest()
 
 
-# --- running ----------------------------------------------------------------
+# --- the cache ------------------------------------------------------------
 
-def to_notebook(path):
-    """The example as a notebook, snippet markers removed."""
-    import jupytext
-
-    notebook = jupytext.read(path)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            lines = [ln for ln in cell.source.splitlines()
-                     if not MARKER.match(ln)]
-            cell.source = "\n".join(lines).strip("\n")
-    notebook.cells = [c for c in notebook.cells if c.source.strip()]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python"}
-    return notebook
+def file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _strip_ansi(text):
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+def write_atomically(path, text):
+    """Write ``text`` to ``path`` so that readers see the old or the new
+    file, never half of one (a crash leaves the old one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
+
+class Damaged(Exception):
+    """A cache entry no longer holds what its record says it wrote."""
+
+
+class Cache:
+    """The cache folder of one mode, ``<cache_dir>/<fast|full>``."""
+
+    def __init__(self, cache_dir, fast):
+        self.base = Path(cache_dir).resolve() / ("fast" if fast else "full")
+        self._digests = {}  # (path, size, mtime) -> sha256, this process
+
+    def record_path(self, name):
+        return self.base / "records" / f"{name}.json"
+
+    @contextmanager
+    def lock(self, log):
+        """Hold the cache for one build; a second build waits its turn."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        with open(self.base / "lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"another build is using {self.base}; waiting for it "
+                    "to finish")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def digest(self, path):
+        """Content digest, remembered by size and mtime within a build."""
+        stat = os.stat(path)
+        token = (str(path), stat.st_size, stat.st_mtime_ns)
+        if token not in self._digests:
+            self._digests[token] = file_digest(path)
+        return self._digests[token]
+
+    def read_record(self, name):
+        """The record of ``name``, or None; a damaged record raises."""
+        path = self.record_path(name)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            assert record["version"] == RECORD_VERSION
+            assert isinstance(record["files"], dict)
+            assert isinstance(record["reads"], dict)
+            record["key"], record["entry"], record["seconds"]
+        except (ValueError, KeyError, AssertionError, TypeError) as error:
+            raise Damaged(f"its cache record {path} is unreadable "
+                          f"({type(error).__name__})") from None
+        return record
+
+    def check(self, example, record):
+        """Raise ``Damaged`` unless every file the record lists is there
+        with the content it had; return the entry's Run otherwise."""
+        entry = self.base / "entries" / record["entry"]
+        outputs = entry / "outputs"
+        notebook = entry / "gallery" / f"{example.name}.ipynb"
+        expected = dict(record["files"])
+        expected[f"../gallery/{notebook.name}"] = record["notebook"]
+        for rel, digest in sorted(expected.items()):
+            path = (outputs / rel).resolve()
+            if not path.is_file():
+                raise Damaged(f"{rel.lstrip('./')} is missing from its cache "
+                              "entry")
+            if self.digest(path) != digest:
+                raise Damaged(f"{rel.lstrip('./')} in its cache entry was "
+                              "changed after the example wrote it")
+        return Run(example, record["key"], record["seconds"], True,
+                   outputs, notebook, sorted(record["files"]))
+
+    def changed_reads(self, record):
+        """The data files the example read that changed since (or None)."""
+        changed = []
+        for path, digest in sorted(record["reads"].items()):
+            try:
+                if self.digest(path) != digest:
+                    changed.append(path)
+            except OSError:
+                changed.append(path)
+        return changed
+
+    def times(self):
+        try:
+            times = json.loads((self.base / "times.json").read_text("utf-8"))
+            return {k: float(v) for k, v in times.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def save_time(self, name, seconds):
+        times = self.times()
+        times[name] = round(seconds, 3)
+        write_atomically(self.base / "times.json",
+                         json.dumps(times, indent=2, sort_keys=True) + "\n")
+
+    def new_entry(self, name):
+        entry = self.base / "entries" / f"{name}.{secrets.token_hex(6)}"
+        for sub in ("outputs", "gallery", "work/cwd", "work/tmp"):
+            (entry / sub).mkdir(parents=True)
+        return entry
+
+    def commit(self, example, key, entry, seconds, reads):
+        """Make ``entry`` the example's result: hash what it holds, write
+        the record (atomically, last), then drop the old entry."""
+        outputs = entry / "outputs"
+        files = {p.relative_to(outputs).as_posix(): file_digest(p)
+                 for p in sorted(outputs.rglob("*")) if p.is_file()}
+        notebook = entry / "gallery" / f"{example.name}.ipynb"
+        try:
+            old = self.read_record(example.name)
+        except Damaged:
+            old = None
+        record = {"version": RECORD_VERSION, "key": key,
+                  "entry": entry.name, "seconds": round(seconds, 3),
+                  "files": files, "notebook": file_digest(notebook),
+                  "reads": {p: file_digest(p) for p in sorted(reads)
+                            if os.path.isfile(p)}}
+        write_atomically(self.record_path(example.name),
+                         json.dumps(record, indent=2) + "\n")
+        self.save_time(example.name, seconds)
+        if old and old["entry"] != entry.name:
+            shutil.rmtree(self.base / "entries" / old["entry"],
+                          ignore_errors=True)
+        return Run(example, key, seconds, False, outputs, notebook,
+                   sorted(files))
+
+    def clean(self, names):
+        """Remove entries no record names (left by an interrupted or
+        failed run) and records of examples that no longer exist."""
+        entries = self.base / "entries"
+        keep = set()
+        for path in sorted((self.base / "records").glob("*.json")):
+            if path.stem not in names:
+                path.unlink()
+                continue
+            try:
+                record = self.read_record(path.stem)
+                keep.add(record["entry"])
+            except Damaged:
+                pass
+        if entries.is_dir():
+            for entry in entries.iterdir():
+                if entry.name not in keep:
+                    shutil.rmtree(entry, ignore_errors=True)
+        for stray in self.base.glob("**/.*.tmp"):
+            stray.unlink(missing_ok=True)
+
+
+# --- running --------------------------------------------------------------
 
 class Runner:
     """Runs examples into a cache folder, one mode (fast or full) each."""
 
-    def __init__(self, root, cache_dir, fast, cell_timeout=900, log=None):
+    def __init__(self, root, cache_dir, fast, cell_timeout=900, log=None,
+                 warn=None, slow_imports=(), data_dir=None):
         self.root = Path(root).resolve()
         self.fast = fast
-        self.base = Path(cache_dir).resolve() / ("fast" if fast else "full")
-        self.outputs_root = self.base / "outputs"
+        self.cache = Cache(cache_dir, fast)
+        self.base = self.cache.base
         self.cell_timeout = cell_timeout
         self.log = log or (lambda message: None)
+        self.warn = warn or self.log
+        self.slow_imports = [self.root / p for p in slow_imports]
+        self.data_dir = data_dir
         self._versions = None
+        self._running = {}  # name -> kernel.Execution
+        self._interrupted = threading.Event()
 
-    def paths(self, name):
-        # The notebook's folder is named like its page's: mkdocs-jupyter
-        # matches its `include` patterns against this path.
-        return (self.outputs_root / name,
-                self.base / "gallery" / f"{name}.ipynb",
-                self.base / "runs" / f"{name}.json")
-
-    def cached(self, example):
-        """The cached Run if present, without checking it is current."""
-        outputs, notebook, record = self.paths(example.name)
-        if not (record.is_file() and notebook.is_file() and outputs.is_dir()):
-            return None
-        data = json.loads(record.read_text(encoding="utf-8"))
-        return Run(example, data["key"], data["seconds"], True, outputs,
-                   notebook, data["files"])
-
-    def run(self, example, force=False):
-        """Return the example's Run, executing it only if its key changed."""
-        return self.run_all([example], force=force)[example.name]
-
-    def run_all(self, examples, jobs=1, force=False):
-        """Runs of all ``examples`` (a dict by name, in their order).
-
-        Stale examples run ``jobs`` at a time, the longest first so that
-        the last one to start is short: by their last recorded time, or,
-        never run (a cold cache), those that import the training loop
-        before the others. Then the examples that measure time run one by
-        one, alone. The first failure stops new runs and is raised once
-        the running ones end.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
+    def key(self, example):
         if self._versions is None:
             self._versions = package_versions()
-        runs, stale = {}, []
+        extra = {"data_dir": str(self.data_dir) if self.data_dir else None}
+        return cache_key(example, self.root, self.fast, self._versions, extra)
+
+    def lock(self):
+        return self.cache.lock(self.log)
+
+    def status(self, example):
+        """``(run, reason)``: the cached Run (None if there is none usable)
+        and why it cannot be served as current ("" if it can)."""
+        try:
+            record = self.cache.read_record(example.name)
+            if record is None:
+                return None, "it has never run in this mode"
+            run = self.cache.check(example, record)
+        except Damaged as damage:
+            return None, f"{damage}"
+        if record["key"] != self.key(example):
+            run.stale = ("its code, a module it imports or a package "
+                         "version changed since it ran")
+            return run, run.stale
+        changed = self.cache.changed_reads(record)
+        if changed:
+            run.stale = f"data it read changed since it ran ({changed[0]})"
+            return run, run.stale
+        return run, ""
+
+    def cached(self, example):
+        """The usable cached Run (possibly stale), or None."""
+        return self.status(example)[0]
+
+    def run(self, example, force=False):
+        """Return the example's Run, executing it only if needed."""
+        return self.run_all([example], force=force)[example.name]
+
+    def run_all(self, examples, jobs=1, force=False, only=None):
+        """Runs of all ``examples`` (a dict by name, in their order).
+
+        An example runs when its cached result is missing, damaged or not
+        current, or when ``force`` (True, or a function of the name) says
+        so; ``only`` (a function of the name), if given, limits which
+        examples may run at all. Stale examples run ``jobs`` at a time,
+        the longest first (by their last measured time; with none, those
+        that import one of ``slow_imports`` first); then the examples that
+        measure time run one by one, alone. The first failure stops new
+        runs and is raised once the running ones end. Ctrl-C stops the
+        running kernels at once and raises ``Interrupted``.
+        """
+        force = force if callable(force) else (lambda name, f=force: f)
+        only = only or (lambda name: True)
+        self.cache.clean({e.name for e in examples})
+        times = self.cache.times()
+        runs, todo = {}, []
         for example in examples:
-            key = cache_key(example, self.root, self.fast, self._versions)
-            previous = self.cached(example)
-            if previous and previous.key == key and not force:
-                runs[example.name] = previous
-            elif previous:
-                stale.append((example, key, previous.seconds))
-            else:  # unknown: guess that training takes longest
-                stale.append((example, key, float("inf") if trains(
-                    example, self.root) else 0.0))
-        stale.sort(key=lambda item: -item[2])  # stable: ties keep order
-        shared = [item for item in stale if not item[0].measures_time]
-        alone = [item for item in stale if item[0].measures_time]
-        errors = {}
+            run, reason = self.status(example)
+            if run and not reason and not force(example.name):
+                runs[example.name] = run
+            elif not only(example.name):
+                if run is None:
+                    raise ExampleError(
+                        f"{example.name} is not selected to run and has no "
+                        f"cached result ({reason})", example)
+                runs[example.name] = run
+            else:
+                if reason and run is None and "never run" not in reason:
+                    self.warn(f"example {example.name}: {reason}; running "
+                              "it again")
+                todo.append(example)
 
-        def one(item):
-            example, key, _ = item
-            if errors:
-                return  # a run failed: start nothing new
-            try:
-                runs[example.name] = self._execute(example, key)
-            except ExampleError as error:
-                errors[example.name] = error
+        def expected(example):
+            if example.name in times:
+                return times[example.name]
+            imports = {p.resolve() for p in local_imports(
+                example.path, [self.root, example.path.parent])}
+            slow = any(p.resolve() in imports for p in self.slow_imports)
+            return float("inf") if slow else 0.0
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(one, shared))
-        for item in alone:
-            one(item)
+        todo.sort(key=lambda e: -expected(e))  # stable: ties keep order
+        shared = [e for e in todo if not e.measures_time]
+        alone = [e for e in todo if e.measures_time]
+        # One thread each, always: examples running side by side do not
+        # compete for cores, and every number is the same whatever the
+        # machine's core count or DOCS_JOBS (float sums depend on how a
+        # reduction is split between threads).
+        threads = 1
+        errors = []
+        self._interrupted.clear()
+        start = time.perf_counter()
+        with self._interrupt_handler():
+            self._pool(shared, max(1, jobs), threads, runs, errors)
+            for example in alone:
+                self._pool([example], 1, threads, runs, errors)
+        self.phase_seconds = time.perf_counter() - start
+        if self._interrupted.is_set():
+            raise Interrupted("interrupted: stopped the running examples; "
+                              "the next build runs what did not finish")
         if errors:
-            first = next(e.name for e in examples if e.name in errors)
-            raise errors[first]
+            first = min(errors, key=lambda e: [x.name for x in examples]
+                        .index(e.example.name))
+            raise first
         return {e.name: runs[e.name] for e in examples}
 
-    def _execute(self, example, key):
-        from jupyter_client.manager import KernelManager
-        from nbclient import NotebookClient
+    def _pool(self, examples, jobs, threads, runs, errors):
+        if not examples or errors or self._interrupted.is_set():
+            return
+        queue = list(examples)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending = set()
+            while queue or pending:
+                while (queue and len(pending) < jobs and not errors
+                       and not self._interrupted.is_set()):
+                    example = queue.pop(0)
+                    pending.add(pool.submit(self._one, example, threads,
+                                            runs, errors))
+                if not pending:
+                    break
+                # A timeout, so that Ctrl-C is handled while waiting.
+                done, pending = wait(pending, timeout=0.2,
+                                     return_when=FIRST_COMPLETED)
+
+    def _one(self, example, threads, runs, errors):
+        try:
+            runs[example.name] = self._execute(example, threads)
+        except ExampleError as error:
+            errors.append(error)
+        except kernel.Stopped:
+            pass
+
+    @contextmanager
+    def _interrupt_handler(self):
+        """While examples run: Ctrl-C kills every running kernel at once
+        (a second Ctrl-C does nothing more), instead of waiting for the
+        current cell."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            self._interrupted.set()
+            for execution in list(self._running.values()):
+                execution.stop()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def stop_all(self):
+        """Stop every running example (from another thread: serve's end)."""
+        self._interrupted.set()
+        for execution in list(self._running.values()):
+            execution.stop()
+
+    def _execute(self, example, threads):
         from nbclient.exceptions import CellExecutionError
         import nbformat
 
-        outputs, notebook_path, record = self.paths(example.name)
-        shutil.rmtree(outputs, ignore_errors=True)  # no stale figure survives
-        outputs.mkdir(parents=True)
-        notebook_path.parent.mkdir(parents=True, exist_ok=True)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        record.unlink(missing_ok=True)
-        notebook = to_notebook(example.path)
-        env = {"DOCS_FAST": "1" if self.fast else "0",
-               "DOCS_OUTPUT_DIR": str(outputs),
-               "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-               "PYTHONHASHSEED": "0",
-               "PYTHONDONTWRITEBYTECODE": "1"}  # no writes under watch
+        key = self.key(example)
+        entry = self.cache.new_entry(example.name)
+        work = entry / "work"
+        reads_file = work / "reads.txt"
+        notebook = kernel.to_notebook(example.path)
+        env = kernel.kernel_env(self.fast, threads, entry / "outputs",
+                                reads_file, work / "tmp", self.root,
+                                self.data_dir)
+        writes = work / "writes.txt"
+        data_dir = self.data_dir or self.root / "data"
+        execution = kernel.Execution(
+            notebook, work / "cwd", env, self.cell_timeout,
+            kernel.watch_writes([entry / "outputs", work / "tmp", data_dir],
+                                writes))
+        self._running[example.name] = execution
         self.log(f"running {example.path.name}")
-        # IPC sockets: the kernel talks to this process only, not over TCP.
-        sockets = tempfile.mkdtemp(prefix="bn-kernel-")  # short socket paths
-        manager = KernelManager(kernel_name="python3", transport="ipc",
-                                ip=os.path.join(sockets, "k"))
         start = time.perf_counter()
         try:
-            NotebookClient(
-                notebook, km=manager, timeout=self.cell_timeout,
-                kernel_name="python3",
-                allow_errors=False, record_timing=False,
-                resources={"metadata": {"path": str(self.root)}},
-            ).execute(env={**os.environ, **env})  # the kernel's environment
+            if self._interrupted.is_set():
+                raise kernel.Stopped()
+            execution.run()
+        except kernel.Stopped:
+            shutil.rmtree(entry, ignore_errors=True)
+            raise
         except CellExecutionError as error:
+            shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
-                f"example {example.path} failed:\n{_strip_ansi(str(error))}"
+                f"example {example.path} failed:\n"
+                f"{kernel.strip_ansi(str(error))}", example, notebook
             ) from None
         except Exception as error:  # timeout, dead kernel, ...
+            shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
                 f"example {example.path} could not run: "
-                f"{type(error).__name__}: {_strip_ansi(str(error))}"
-            ) from None
+                f"{type(error).__name__}: {kernel.strip_ansi(str(error))}",
+                example, notebook) from None
         finally:
-            if manager.has_kernel:
-                manager.shutdown_kernel(now=True)
-            shutil.rmtree(sockets, ignore_errors=True)
+            self._running.pop(example.name, None)
         seconds = time.perf_counter() - start
-        nbformat.write(notebook, notebook_path)
-        files = sorted(p.relative_to(outputs).as_posix()
-                       for p in outputs.rglob("*") if p.is_file())
-        record.write_text(json.dumps(
-            {"key": key, "seconds": round(seconds, 3), "files": files},
-            indent=2) + "\n", encoding="utf-8")
-        return Run(example, key, seconds, False, outputs, notebook_path,
-                   files)
+        outside = set()
+        if writes.is_file():
+            outside = set(writes.read_text(encoding="utf-8").split("\n"))
+            outside.discard("")
+        outside |= {str(p) for sub in ("cwd", "tmp")
+                    for p in (work / sub).rglob("*") if p.is_file()}
+        if outside:
+            self.warn(f"example {example.name} wrote outside its output "
+                      "folder (use Report to write figures, tables and "
+                      "values): " + ", ".join(sorted(outside)[:10]))
+        reads = set()
+        if reads_file.is_file():
+            reads = set(reads_file.read_text(encoding="utf-8").split("\n"))
+            reads.discard("")
+        shutil.rmtree(work, ignore_errors=True)
+        nbformat.write(notebook, entry / "gallery" / f"{example.name}.ipynb")
+        return self.cache.commit(example, key, entry, seconds, reads)

@@ -2,17 +2,18 @@
 # # The backward pass, derived and checked
 #
 # The gradient of batch normalization with respect to its input, weight
-# and bias in closed form (`snippets.batchnorm.batch_norm_manual`), checked
-# against finite differences with `torch.autograd.gradcheck` and against
-# PyTorch's own autograd through `nn.BatchNorm2d`.
+# and bias in closed form (`batch_norm_manual` in
+# `snippets/layers/batchnorm.py`), checked against finite differences with
+# `torch.autograd.gradcheck` and against PyTorch's own autograd through
+# `nn.BatchNorm2d`.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.batchnorm import batch_norm_manual
-from snippets.report import FAST, Report
+from snippets.layers.batchnorm import batch_norm_manual
+from snippets.support.report import FAST, Report
 
 report = Report("bn_backward")
 g = torch.Generator().manual_seed(0)

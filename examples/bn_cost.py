@@ -1,10 +1,11 @@
 # %% [markdown]
 # # What the from-scratch layer costs
 #
-# The readable BatchNorm of `snippets/batchnorm.py` against PyTorch's fused
-# `nn.BatchNorm2d`: forward plus backward on a realistic activation tensor,
-# wall-clock time over repeated rounds (the three take turns, so all see
-# the same machine conditions) on the CPU that built the site.
+# The readable BatchNorm of `snippets/layers/batchnorm.py` against
+# PyTorch's fused `nn.BatchNorm2d`: forward plus backward on a realistic
+# activation tensor, wall-clock time over repeated rounds (the three take
+# turns, so all see the same machine conditions) on the CPU that built the
+# site.
 
 # %%
 import statistics
@@ -14,8 +15,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.batchnorm import BatchNorm, batch_norm_manual
-from snippets.report import FAST, Report
+from snippets.layers.batchnorm import BatchNorm, batch_norm_manual
+from snippets.support.report import FAST, Report
 
 report = Report("bn_cost")
 torch.manual_seed(0)

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("bn_gamma_beta")
 g = torch.Generator().manual_seed(0)

@@ -12,7 +12,7 @@ from matplotlib.patches import Rectangle
 import torch
 from torch import nn
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("bn_per_feature")
 

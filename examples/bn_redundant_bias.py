@@ -10,8 +10,8 @@
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.report import Report
+from snippets.support import data
+from snippets.support.report import Report
 
 torch.manual_seed(0)
 report = Report("bn_redundant_bias")

@@ -12,7 +12,7 @@ from torch import nn
 
 import matplotlib.pyplot as plt
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("bn_worked_example")
 torch.set_printoptions(precision=4)

@@ -12,12 +12,11 @@
 import matplotlib.pyplot as plt
 import torch
 
-from snippets import data
-from snippets.ics import sigmoid_inputs, sigmoid_mlp
-from snippets.report import FAST, Report
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.experiments.ics import sigmoid_inputs, sigmoid_mlp
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, train
 
-torch.set_num_threads(1)  # small layers: one thread is faster
 report = Report("ics_figure1")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)

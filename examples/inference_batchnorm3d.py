@@ -10,7 +10,7 @@
 import torch
 from torch import nn
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("inference_batchnorm3d")
 g = torch.Generator().manual_seed(0)

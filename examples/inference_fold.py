@@ -15,11 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from snippets import data
-from snippets.inference import fold_conv_bn, fold_model
-from snippets.models import small_cnn
-from snippets.report import FAST, Report
-from snippets.training import train
+from snippets.support import data
+from snippets.layers.inference import fold_conv_bn, fold_model
+from snippets.experiments.models import small_cnn
+from snippets.support.report import FAST, Report
+from snippets.support.training import train
 
 torch.manual_seed(0)
 report = Report("inference_fold")

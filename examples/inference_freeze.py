@@ -13,13 +13,12 @@ import copy
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.inference import freeze_batchnorm_statistics
-from snippets.models import mlp
-from snippets.report import FAST, Report
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.layers.inference import freeze_batchnorm_statistics
+from snippets.experiments.models import mlp
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, train
 
-torch.set_num_threads(1)
 torch.manual_seed(0)
 report = Report("inference_freeze")
 x_train, y_train = data.load("fashion_mnist", train=True)

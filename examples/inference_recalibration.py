@@ -12,13 +12,12 @@
 import torch
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from snippets import data
-from snippets.data import batches
-from snippets.models import mlp
-from snippets.report import FAST, Report
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.support.data import batches
+from snippets.experiments.models import mlp
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, train
 
-torch.set_num_threads(1)
 torch.manual_seed(0)
 report = Report("inference_recalibration")
 x_train, y_train = data.load("fashion_mnist", train=True)

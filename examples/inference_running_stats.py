@@ -11,12 +11,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.models import mlp
-from snippets.report import FAST, Report
-from snippets.training import train
+from snippets.support import data
+from snippets.experiments.models import mlp
+from snippets.support.report import FAST, Report
+from snippets.support.training import train
 
-torch.set_num_threads(1)
 torch.manual_seed(0)
 report = Report("inference_running_stats")
 x_train, y_train = data.load("fashion_mnist", train=True)

@@ -14,7 +14,7 @@ import itertools
 import torch
 from torch import nn
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("inference_switches")
 g = torch.Generator().manual_seed(0)

@@ -12,12 +12,11 @@ import copy
 import matplotlib.pyplot as plt
 import torch
 
-from snippets import data
-from snippets.models import mlp
-from snippets.report import FAST, Report
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.experiments.models import mlp
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, train
 
-torch.set_num_threads(1)
 torch.manual_seed(0)
 report = Report("inference_train_eval_gap")
 x_train, y_train = data.load("fashion_mnist", train=True)

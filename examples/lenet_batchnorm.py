@@ -4,7 +4,7 @@
 # The d2l book's experiment: LeNet-5 (sigmoid activations) on
 # Fashion-MNIST, trained by SGD with learning rate 1.0 and batch size 256,
 # three times: without normalization, with the from-scratch layer of
-# `snippets/batchnorm.py`, and with `nn.BatchNorm2d` / `nn.BatchNorm1d`.
+# `snippets/layers/batchnorm.py`, and with `nn.BatchNorm2d` / `nn.BatchNorm1d`.
 # Then a look at the scale and shift the first BatchNorm layer learned.
 
 # %%
@@ -15,11 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.batchnorm import BatchNorm
-from snippets.lenet import fashion_mnist, fit, lenet
-from snippets.models import no_norm
-from snippets.report import FAST, Report
-from snippets.training import smooth
+from snippets.layers.batchnorm import BatchNorm
+from snippets.experiments.lenet import fashion_mnist, fit, lenet
+from snippets.experiments.models import no_norm
+from snippets.support.report import FAST, Report
+from snippets.support.training import smooth
 
 # This example records training times, so the build runs it alone and it
 # may use both cores.
@@ -44,7 +44,7 @@ print(f"{len(dataset[0])} training and {len(dataset[2])} test images")
 # --8<-- [start:variants]
 variants = {
     "no normalization": partial(lenet, no_norm, no_norm),
-    "from scratch (snippets/batchnorm.py)": partial(lenet, BatchNorm,
+    "from scratch (snippets/layers/batchnorm.py)": partial(lenet, BatchNorm,
                                                     BatchNorm),
     "nn.BatchNorm2d / nn.BatchNorm1d": lenet,
 }
@@ -99,7 +99,7 @@ for name, r in results.items():
 # over hundreds of steps, so compare the first steps and the end.
 
 # %%
-scratch = results["from scratch (snippets/batchnorm.py)"].losses
+scratch = results["from scratch (snippets/layers/batchnorm.py)"].losses
 torch_nn = results["nn.BatchNorm2d / nn.BatchNorm1d"].losses
 first_diff = max(abs(a - b) for a, b in zip(scratch[:10], torch_nn[:10]))
 print(f"largest loss difference over the first 10 steps: {first_diff:.1e}")
@@ -159,7 +159,7 @@ print(plateau)
 # %%
 none = results["no normalization"]
 bn = results["nn.BatchNorm2d / nn.BatchNorm1d"]
-scratch_r = results["from scratch (snippets/batchnorm.py)"]
+scratch_r = results["from scratch (snippets/layers/batchnorm.py)"]
 report.values(
     epochs=EPOCHS, num_train=f"{len(dataset[0]):,}", lr=f"{LR}",
     batch_size=BATCH_SIZE,

@@ -10,10 +10,9 @@
 import torch
 from torch import nn
 
-from snippets.lenet import LAYER_NAMES, fashion_mnist, fit, lenet
-from snippets.report import FAST, Report
+from snippets.experiments.lenet import LAYER_NAMES, fashion_mnist, fit, lenet
+from snippets.support.report import FAST, Report
 
-torch.set_num_threads(1)  # small layers; the build runs two examples at once
 report = Report("lenet_bias")
 LR, EPOCHS, BATCH_SIZE, SEED = 1.0, 2, 256, 0
 NUM_TRAIN = 8 * BATCH_SIZE if FAST else 78 * BATCH_SIZE  # full batches

@@ -10,14 +10,12 @@
 # %%
 from functools import partial
 
-import torch
+from snippets.experiments.lenet import (compared_with, fashion_mnist, lenet,
+                                        measured, repeat, seed_figure,
+                                        seed_rows, spread)
+from snippets.experiments.models import no_norm
+from snippets.support.report import FAST, Report
 
-from snippets.lenet import (compared_with, fashion_mnist, lenet, measured,
-                            repeat, seed_figure, seed_rows, spread)
-from snippets.models import no_norm
-from snippets.report import FAST, Report
-
-torch.set_num_threads(1)  # small layers; the build runs two examples at once
 report = Report("lenet_dropout")
 LR, BATCH_SIZE, P = 1.0, 256, 0.5
 # Few images, many epochs: a set-up in which LeNet memorizes its training

@@ -9,13 +9,11 @@
 from functools import partial
 
 import matplotlib.pyplot as plt
-import torch
 
-from snippets.lenet import fashion_mnist, fit, lenet
-from snippets.models import no_norm
-from snippets.report import FAST, Report
+from snippets.experiments.lenet import fashion_mnist, fit, lenet
+from snippets.experiments.models import no_norm
+from snippets.support.report import FAST, Report
 
-torch.set_num_threads(1)  # small layers; the build runs two examples at once
 report = Report("lenet_learning_rate")
 LEARNING_RATES = [0.1, 1.0, 10.0, 100.0] if FAST else [
     0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]

@@ -7,19 +7,17 @@
 # with gamma and beta frozen at 1 and 0 (`affine=False`), three seeds each.
 
 # %%
+import math
 from functools import partial
 
-import math
-
-import torch
 from torch import nn
 
-from snippets.lenet import (compared_with, fashion_mnist, last_epoch_loss,
-                            lenet, repeat, seed_figure, seed_rows)
-from snippets.lite_batchnorm import LiteBatchNorm
-from snippets.report import FAST, Report
+from snippets.experiments.lenet import (compared_with, fashion_mnist,
+                                        last_epoch_loss, lenet, repeat,
+                                        seed_figure, seed_rows)
+from snippets.layers.lite_batchnorm import LiteBatchNorm
+from snippets.support.report import FAST, Report
 
-torch.set_num_threads(1)  # small layers; the build runs two examples at once
 report = Report("lenet_lite")
 LR, EPOCHS, BATCH_SIZE = 1.0, 2, 256
 NUM_TRAIN = 8 * BATCH_SIZE if FAST else 78 * BATCH_SIZE  # full batches

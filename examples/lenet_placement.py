@@ -9,13 +9,10 @@
 # %%
 from functools import partial
 
-import torch
+from snippets.experiments.lenet import (compared_with, fashion_mnist, lenet,
+                                        repeat, seed_figure, seed_rows)
+from snippets.support.report import FAST, Report
 
-from snippets.lenet import (compared_with, fashion_mnist, lenet, repeat,
-                            seed_figure, seed_rows)
-from snippets.report import FAST, Report
-
-torch.set_num_threads(1)  # small layers; the build runs two examples at once
 report = Report("lenet_placement")
 LR, EPOCHS, BATCH_SIZE = 1.0, 2, 256
 NUM_TRAIN = 8 * BATCH_SIZE if FAST else 78 * BATCH_SIZE  # full batches

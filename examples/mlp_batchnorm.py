@@ -12,9 +12,9 @@
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.report import FAST, Report
-from snippets.training import accuracy, smooth, train
+from snippets.support import data
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, smooth, train
 
 import matplotlib.pyplot as plt
 
@@ -27,7 +27,6 @@ SEED = 42
 # DOCS_FAST=1 (tests, CI): a few dozen steps on a slice of the data.
 MAX_STEPS = 60 if FAST else None
 
-torch.set_num_threads(1)  # layers this small run faster on one thread
 report = Report("mlp_batchnorm")
 
 # %% [markdown]

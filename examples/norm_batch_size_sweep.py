@@ -12,12 +12,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.models import small_cnn
-from snippets.report import FAST, Report
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.experiments.models import small_cnn
+from snippets.support.report import FAST, Report
+from snippets.support.training import accuracy, train
 
-torch.set_num_threads(1)  # small convolutions: one thread is faster
 report = Report("norm_batch_size_sweep")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)

@@ -11,7 +11,7 @@
 import torch
 from torch import nn
 
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("norm_equivalences")
 g = torch.Generator().manual_seed(0)

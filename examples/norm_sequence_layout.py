@@ -11,9 +11,9 @@
 import torch
 from torch import nn
 
-from snippets.norm_axes import reduced_axes, shares_statistics, \
+from snippets.experiments.norm_axes import reduced_axes, shares_statistics, \
     statistics_groups
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("norm_sequence_layout")
 g = torch.Generator().manual_seed(0)

@@ -1,57 +1,127 @@
-"""Fixtures shared by the tests: the project's paths and one fast build."""
+"""Fixtures shared by the tests: the project's paths, one fast build of the
+real site, and each example run once on its own.
 
+Nothing here writes into the checkout's own ``.cache/`` or ``_output/``:
+the build caches into a temporary folder (``DOCS_CACHE_DIR``) and every
+standalone run writes into one (``DOCS_OUTPUT_DIR``).
+"""
+
+import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from docs_plugin import syntax
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PYTHON = sys.executable
 
-# What pages reference of an example's outputs.
-FIGURE_REF = re.compile(r"generated/([\w-]+)/([\w.-]+)")
-TABLE_REF = re.compile(r'^\s*-{1,2}8<-{1,2}\s+"([\w-]+)/([\w.-]+\.md)"', re.M)
-VALUE_REF = re.compile(r"\{\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\}\}")
-
 
 def fast_env(**extra):
+    # One thread, as the build runs every example: float sums depend on
+    # how a reduction is split between threads.
     env = dict(os.environ, DOCS_FAST="1", NO_MKDOCS_2_WARNING="1",
-               PYTHONDONTWRITEBYTECODE="1")
+               PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1",
+               MKL_NUM_THREADS="1")
+    for name in ("DOCS_ONLY", "DOCS_RERUN", "DOCS_EXECUTE", "DOCS_OUTPUT_DIR",
+                 "DOCS_CACHE_DIR"):
+        env.pop(name, None)  # the tests choose these themselves
     env.update(extra)
     return env
 
 
 def referenced_outputs(docs=DOCS):
-    """{example: {"files": set, "values": set}} that the pages rely on."""
+    """{example: {"files": set, "values": set, "claims": set}} that the
+    pages rely on."""
     refs = {}
+
+    def entry(name):
+        return refs.setdefault(name, {"files": set(), "values": set(),
+                                      "claims": set()})
+
+    examples = {p.stem for p in EXAMPLES.glob("*.py")}
     for md in docs.rglob("*.md"):
         text = md.read_text(encoding="utf-8")
-        for pattern, kind in ((FIGURE_REF, "files"), (TABLE_REF, "files"),
-                              (VALUE_REF, "values")):
-            for name, item in pattern.findall(text):
-                entry = refs.setdefault(name, {"files": set(), "values": set()})
-                entry[kind].add(item)
+        for name, item in syntax.figures(text):
+            entry(name)["files"].add(item)
+        for include in syntax.includes(text):
+            first, _, rest = include.path.partition("/")
+            if first in examples and rest:
+                entry(first)["files"].add(rest)
+        for placeholder in syntax.placeholders(text, str(md)):
+            kind = "values" if placeholder.kind == "value" else "claims"
+            entry(placeholder.example)[kind].add(placeholder.key)
     return refs
 
 
-def mkdocs_build(site_dir, cwd=ROOT, env=None, config="mkdocs.yml"):
+def mkdocs_build(site_dir, cwd=ROOT, env=None, config="mkdocs.yml",
+                 timeout=900):
     """Run `mkdocs build --strict`; return the finished process."""
     return subprocess.run(
         [PYTHON, "-m", "mkdocs", "build", "--strict", "-f", config,
          "-d", str(site_dir)],
         cwd=cwd, env=env or fast_env(), capture_output=True, text=True,
-        timeout=900)
+        timeout=timeout)
+
+
+class Build:
+    """A finished build: its site folder and its cache."""
+
+    def __init__(self, site, cache):
+        self.site, self.cache = site, cache
+
+    def outputs(self, name):
+        """The folder holding what example ``name`` wrote in this build."""
+        records = self.cache / "fast" / "records"
+        record = json.loads((records / f"{name}.json").read_text())
+        return self.cache / "fast" / "entries" / record["entry"] / "outputs"
+
+    def values(self, name):
+        return json.loads((self.outputs(name) / "values.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The real site, built once in fast mode with --strict."""
-    site_dir = tmp_path_factory.mktemp("site")
-    result = mkdocs_build(site_dir)
+def build(tmp_path_factory):
+    """The real site, built once in fast mode with --strict, caching into
+    a temporary folder."""
+    site = tmp_path_factory.mktemp("site")
+    cache = tmp_path_factory.mktemp("cache")
+    result = mkdocs_build(site, env=fast_env(DOCS_CACHE_DIR=str(cache)))
     assert result.returncode == 0, result.stderr[-4000:]
-    return site_dir
+    return Build(site, cache)
+
+
+@pytest.fixture(scope="session")
+def site(build):
+    return build.site
+
+
+def run_example(name, out_dir, **env):
+    """Run ``examples/<name>.py`` as a reader would, in fast mode."""
+    return subprocess.run(
+        [PYTHON, str(EXAMPLES / f"{name}.py")],
+        cwd=ROOT, env=fast_env(DOCS_OUTPUT_DIR=str(out_dir), **env),
+        capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def standalone(tmp_path_factory):
+    """``standalone(name)``: the folder example ``name`` wrote when run on
+    its own; each example runs at most once per test session."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            folder = tmp_path_factory.mktemp(f"standalone-{name}")
+            result = run_example(name, folder)
+            assert result.returncode == 0, (
+                f"examples/{name}.py failed:\n{result.stderr[-3000:]}")
+            done[name] = folder
+        return done[name]
+
+    return get

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.algorithm_exercises import (gradient_sums_to_zero,
+from snippets.exercises.algorithm import (gradient_sums_to_zero,
                                           statistics_count)
 
 MODULES = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d,

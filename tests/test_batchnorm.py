@@ -1,4 +1,4 @@
-"""snippets/batchnorm.py against torch.nn: outputs, gradients and buffers,
+"""snippets/layers/batchnorm.py against torch.nn: outputs, gradients and buffers,
 over several training steps (different batch sizes) and then eval."""
 
 import itertools
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.batchnorm import TOLERANCE, BatchNorm, batch_norm_manual
+from snippets.layers.batchnorm import TOLERANCE, BatchNorm, batch_norm_manual
 
 TORCH_CLASS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d,
                5: nn.BatchNorm3d}

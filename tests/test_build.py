@@ -9,7 +9,6 @@ import shutil
 import pytest
 
 from conftest import ROOT, fast_env, mkdocs_build
-from snippets.report import is_timing
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
@@ -32,9 +31,9 @@ def test_site_has_every_page_and_download(site):
     assert not any("--8<--" in s for s in sources)
 
 
-def test_pages_show_the_generated_numbers(site):
-    cache = ROOT / ".cache/examples/fast/outputs/mlp_batchnorm"
-    values = json.loads((cache / "values.json").read_text())
+def test_pages_show_the_generated_numbers(build):
+    values = build.values("mlp_batchnorm")
+    site = build.site
     home = (site / "index.html").read_text()
     for key in ("loss_bn", "loss_plain", "accuracy_bn", "accuracy_plain"):
         assert f"{values[key]}" in home, key
@@ -43,12 +42,8 @@ def test_pages_show_the_generated_numbers(site):
     assert (site / "generated/mlp_batchnorm/loss_curves.svg").is_file()
 
 
-def test_experiment_pages_show_their_runs(site):
-    cache = ROOT / ".cache/examples/fast/outputs"
-
-    def values(name):
-        return json.loads((cache / name / "values.json").read_text())
-
+def test_experiment_pages_show_their_runs(build):
+    values, site = build.values, build.site
     experiments = (site / "experiments/index.html").read_text()
     exercises = (site / "exercises/index.html").read_text()
     sweep = values("lenet_learning_rate")
@@ -95,26 +90,6 @@ def test_timings_page_lists_every_example(site):
     assert re.search(r"<td[^>]*>\d+\.\d</td>", html)
 
 
-def test_two_builds_generate_identical_tables(site, tmp_path):
-    """A second clean build (fresh cache) writes the same tables/values."""
-    for folder in ("examples", "snippets", "docs"):
-        shutil.copytree(ROOT / folder, tmp_path / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
-    os.symlink(ROOT / "node_modules", tmp_path / "node_modules")
-    result = mkdocs_build(tmp_path / "site", cwd=tmp_path,
-                          config=str(tmp_path / "mkdocs.yml"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    ours = ROOT / ".cache/examples/fast/outputs"
-    theirs = tmp_path / ".cache/examples/fast/outputs"
-    for path in sorted(ours.rglob("*")):
-        if is_timing(path):
-            continue
-        if path.suffix in (".md", ".json", ".svg"):
-            other = theirs / path.relative_to(ours)
-            assert path.read_bytes() == other.read_bytes(), path.name
-
-
 # --- failing loudly -----------------------------------------------------------
 
 TINY_EXAMPLE = """\
@@ -125,7 +100,7 @@ TINY_EXAMPLE = """\
 
 # %%
 import matplotlib.pyplot as plt
-from snippets.report import Report
+from snippets.support.report import Report
 
 report = Report("tiny")
 fig, ax = plt.subplots()
@@ -219,10 +194,21 @@ def test_broken_link_fails_the_build(tiny):
     assert "missing.md" in result.stderr
 
 
-def test_bad_fast_value_fails_the_build(tiny):
-    result, _ = tiny(DOCS_FAST="true")
+@pytest.mark.parametrize("variable, value", [
+    ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_EXECUTE", "maybe"),
+    ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"), ("DOCS_DATA_DIR", "/etc/hostname"),
+    ("DOCS_CACHE_DIR", "/etc/hostname"), ("DOCS_ONLY", "Tiny!"),
+    ("DOCS_RERUN", "nothing_like_it"),
+])
+def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
+    result, site = tiny(**{variable: value})
     assert result.returncode != 0
-    assert "DOCS_FAST must be '0' or '1'" in result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert f"{variable}={value!r}" in errors[0]
+    assert not (site / "index.html").exists()
 
 
 def test_execution_off_serves_the_cache(tiny):

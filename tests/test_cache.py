@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import ROOT
 from docs_plugin.runner import (Example, ExampleError, Runner, cache_key,
-                                discover, local_imports)
+                                discover, local_imports, recipe_files)
 
 VERSIONS = {"torch": "x"}  # fixed, so only file contents matter
 
@@ -62,7 +62,7 @@ def test_imports_are_followed_transitively(tree):
 def test_editing_a_file_changes_exactly_its_importers(tree, edited, changed):
     before = keys(tree)
     with open(tree / edited, "a") as f:
-        f.write("# edited\n")
+        f.write("EDITED = True\n")
     after = keys(tree)
     assert {n for n in before if before[n] != after[n]} == changed
 
@@ -74,26 +74,48 @@ def test_key_covers_versions_and_mode(tree):
     assert key != cache_key(example, tree, fast=False, versions=VERSIONS)
 
 
+def test_comments_and_docstrings_change_no_key(tree):
+    before = keys(tree)
+    with open(tree / "helpers" / "deep.py", "a") as f:
+        f.write('# a comment\n\n\ndef g():\n    """Doc."""\n    return k\n')
+    changed = keys(tree)
+    assert changed != before  # a new function is code
+    text = (tree / "helpers" / "deep.py").read_text()
+    (tree / "helpers" / "deep.py").write_text(
+        text.replace('"""Doc."""', '"""Other words."""')
+        .replace("# a comment", "# other words, same code"))
+    assert keys(tree) == changed
+
+
 def test_real_examples_follow_the_real_helpers(tmp_path):
-    """In a copy of this project, edit snippets/training.py: the examples
-    that import it get new keys, the others keep theirs."""
+    """In a copy of this project, change the code of the training loop:
+    the examples that import it, directly or not, get new keys, the others
+    keep theirs; editing only its docstrings changes nothing."""
     for folder in ("examples", "snippets", "docs_plugin"):
         shutil.copytree(ROOT / folder, tmp_path / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
+    training = tmp_path / "snippets" / "support" / "training.py"
     before = keys(tmp_path)
-    with open(tmp_path / "snippets" / "training.py", "a") as f:
-        f.write("# edited\n")
+    training.write_text(training.read_text().replace(
+        "Train ``model`` with cross-entropy", "Train it"))
+    assert keys(tmp_path) == before
+    with open(training, "a") as f:
+        f.write("EDITED = True\n")
     after = keys(tmp_path)
-    # Direct importers, and (one level deeper) importers of a snippets
-    # module that imports the training loop, such as snippets.lenet.
-    via = ["snippets.training", "snippets import training"] + [
-        f"snippets.{p.stem}" for p in (ROOT / "snippets").glob("*.py")
-        if "snippets.training" in p.read_text() and p.stem != "training"]
-    importers = {p.stem for p in EXAMPLES.glob("*.py")
-                 if any(name in p.read_text() for name in via)}
-    assert importers, "no example imports snippets.training any more?"
-    assert "lenet_placement" in importers  # only through snippets.lenet
+    importers = {
+        e.name for e in discover(tmp_path / "examples")
+        if training in local_imports(e.path, [tmp_path])}
+    assert "lenet_placement" in importers  # only through experiments.lenet
+    assert "bn_per_feature" not in importers
     assert {n for n in before if before[n] != after[n]} == importers
+
+
+def test_keys_cover_how_examples_run_not_how_they_are_scheduled():
+    """The recipe (kernel.py and what it imports) is in every key; the
+    scheduling, caching and page code of the build tool is not."""
+    files = {p.name for p in recipe_files()}
+    assert {"kernel.py", "syntax.py"} <= files
+    assert not files & {"runner.py", "plugin.py", "settings.py"}
 
 
 def test_runner_reuses_and_invalidates(tree):
@@ -122,58 +144,106 @@ def test_runner_reuses_and_invalidates(tree):
     assert runner.run(example).cached
 
 
-def timed_example(root, name, extra=""):
-    """An example that sleeps and writes when it started and ended."""
+def barrier_example(root, name, extra=""):
+    """An example that writes a file when it starts, then waits (at most
+    60 s) until every file in ``WAIT_FOR`` exists: two of these finish
+    only if they run at the same time, whatever the machine's load."""
     write(root / "examples" / f"{name}.py", f"""\
         # %% [markdown]
         # # {name}
         # %%
         import os, time
         from pathlib import Path
-        start = time.time()
-        time.sleep(1.5)
+        flags = Path(os.environ["FLAGS"])
+        (flags / "{name}.started").write_text("")
+        others = [flags / f for f in os.environ["WAIT_FOR"].split()]
+        deadline = time.monotonic() + 60
+        while not all(f.exists() for f in others):
+            assert time.monotonic() < deadline, "ran alone"
+            time.sleep(0.05)
         {extra}
+        (flags / "{name}.ended").write_text("")
         out = Path(os.environ["DOCS_OUTPUT_DIR"])
-        (out / "span.txt").write_text(f"{{start}} {{time.time()}}")
+        (out / "done.txt").write_text("")
         """)
 
 
-def test_examples_run_in_parallel_and_timing_ones_alone(tmp_path):
-    timed_example(tmp_path, "p1")
-    timed_example(tmp_path, "p2")
-    timed_example(tmp_path, "t", extra=(
+def test_examples_run_in_parallel_and_timing_ones_alone(tmp_path,
+                                                       monkeypatch):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    monkeypatch.setenv("FLAGS", str(flags))
+    monkeypatch.setenv("WAIT_FOR", "p1.started p2.started")
+    barrier_example(tmp_path, "p1")
+    barrier_example(tmp_path, "p2")
+    # `t` measures time: it must start after p1 and p2 have ended.
+    barrier_example(tmp_path, "t", extra=(
+        "assert (flags / 'p1.ended').exists() and "
+        "(flags / 'p2.ended').exists(), 'ran beside another'\n        "
         "type('Report', (), {'timings': lambda self: 0})().timings()"))
+    (flags / "t.started").write_text("")  # t waits for no one else
     examples = discover(tmp_path / "examples")
     assert [e.measures_time for e in examples] == [False, False, True]
     runs = Runner(tmp_path, tmp_path / ".cache", fast=True).run_all(
         examples, jobs=2)
     assert list(runs) == ["p1", "p2", "t"]
-    spans = {name: [float(v) for v in
-                    (run.outputs / "span.txt").read_text().split()]
-             for name, run in runs.items()}
-
-    def overlap(a, b):
-        return min(spans[a][1], spans[b][1]) > max(spans[a][0], spans[b][0])
-
-    assert overlap("p1", "p2")  # two at once on two jobs
-    assert not overlap("t", "p1") and not overlap("t", "p2")
+    assert all(not run.cached for run in runs.values())
 
 
 def test_a_failure_among_parallel_runs_names_the_example(tmp_path):
-    timed_example(tmp_path, "good")
-    timed_example(tmp_path, "bad", extra="raise RuntimeError('broken on')")
+    write(tmp_path / "examples" / "good.py", """\
+        # %% [markdown]
+        # # good
+        # %%
+        x = 1
+        """)
+    write(tmp_path / "examples" / "bad.py", """\
+        # %% [markdown]
+        # # bad
+        # %%
+        raise RuntimeError('broken on purpose')
+        """)
     runner = Runner(tmp_path, tmp_path / ".cache", fast=True)
-    with pytest.raises(ExampleError, match=r"(?s)bad\.py failed.*broken on"):
+    with pytest.raises(ExampleError,
+                       match=r"(?s)bad\.py failed.*broken on purpose"):
         runner.run_all(discover(tmp_path / "examples"), jobs=2)
     # the failed example leaves no cache record; the good one may (it ran)
     assert runner.cached(Example(tmp_path / "examples" / "bad.py")) is None
 
 
-def test_cold_cache_runs_training_examples_first():
-    """With no recorded times, the examples that train (the long ones)
-    are started first."""
-    from docs_plugin.runner import trains
-
-    assert trains(Example(EXAMPLES / "mlp_batchnorm.py"), ROOT)
-    assert trains(Example(EXAMPLES / "lenet_placement.py"), ROOT)  # via lenet
-    assert not trains(Example(EXAMPLES / "bn_per_feature.py"), ROOT)
+def test_cold_cache_starts_the_slow_examples_first(tree):
+    """With no measured times, examples importing a configured slow
+    module (here through helpers.one) start before the others."""
+    for name in ("c", "d"):
+        write(tree / "examples" / f"{name}.py", f"""\
+            # %% [markdown]
+            # # {name}
+            # %%
+            import os
+            from pathlib import Path
+            Path(os.environ["DOCS_OUTPUT_DIR"], "x").write_text("")
+            """)
+    order = []
+    runner = Runner(tree, tree / ".cache", fast=True,
+                    slow_imports=["helpers/deep.py"],
+                    log=lambda m: m.startswith("running ") and order.append(
+                        m.split()[1]))
+    write(tree / "examples" / "a.py", """\
+        # %% [markdown]
+        # # A
+        # %%
+        from helpers import one
+        """)
+    write(tree / "examples" / "b.py", """\
+        # %% [markdown]
+        # # B
+        # %%
+        from helpers.two import k
+        """)
+    runner.run_all(discover(tree / "examples"), jobs=1)
+    assert order[0] == "a.py"
+    # Measured times decide from then on: the longest first.
+    runner.cache.save_time("d", 100.0)
+    order.clear()
+    runner.run_all(discover(tree / "examples"), jobs=1, force=True)
+    assert order[:2] == ["d.py", "a.py"]

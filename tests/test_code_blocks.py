@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 from conftest import DOCS, ROOT
+from docs_plugin import syntax
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
-INCLUDE = re.compile(r'^\s*-{1,2}8<-{1,2}\s+"([^"]+)"\s*$')
 
 
 def tracked_files(root=ROOT):
@@ -39,25 +39,29 @@ def violations(docs, root, tracked):
             if not body:
                 found.append(f"{where}: empty code block")
             for line in body:
-                match = INCLUDE.match(line)
-                if not match:
+                included = syntax.includes(line)
+                if not included:
                     found.append(f"{where}: code typed into Markdown")
                     break
-                path, _, section = match.group(1).partition(":")
+                path, section = included[0].path, included[0].section
                 if not path.startswith(("examples/", "snippets/")):
                     found.append(f"{where}: {path} is not in examples/ "
                                  "or snippets/")
                 elif path not in tracked:
                     found.append(f"{where}: {path} is not tracked by git")
-                elif not section or section.replace(":", "").isdigit():
+                elif not section:
                     found.append(f"{where}: include a named section of "
                                  f"{path}, not the whole file or lines")
                 else:
                     text = (Path(root) / path).read_text(encoding="utf-8")
-                    for tag in ("start", "end"):
-                        if f"# --8<-- [{tag}:{section}]" not in text:
-                            found.append(f"{where}: no [{tag}:{section}] "
-                                         f"in {path}")
+                    try:
+                        sections = syntax.sections(text, path)
+                    except syntax.SyntaxProblem as error:
+                        found.append(f"{where}: {error}")
+                        continue
+                    if section not in sections:
+                        found.append(f"{where}: no section '{section}' in "
+                                     f"{path}")
     return found
 
 
@@ -88,8 +92,7 @@ def test_the_check_catches_each_kind_of_violation(tmp_path):
     found = violations(tmp_path / "docs", tmp_path, {"examples/x.py"})
     assert [f.split(": ", 1)[1] for f in found] == [
         "code typed into Markdown",
-        "no [start:missing] in examples/x.py",
-        "no [end:missing] in examples/x.py",
+        "no section 'missing' in examples/x.py",
         "include a named section of examples/x.py, not the whole file or "
         "lines",
         "include a named section of examples/x.py, not the whole file or "

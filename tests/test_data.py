@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision import datasets
 
-from snippets import data
+from snippets.support import data
 
 
 def test_debian_files_are_used_offline(tmp_path):

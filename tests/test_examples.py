@@ -1,4 +1,6 @@
-"""Every example runs standalone in fast mode and writes what pages need."""
+"""Every example runs standalone in fast mode, once, and writes what pages
+need; the build's outputs are the same bytes. `pytest -k <example>` runs
+that one example only."""
 
 import json
 import re
@@ -9,32 +11,9 @@ import pytest
 
 from conftest import EXAMPLES, PYTHON, ROOT, fast_env, referenced_outputs
 from docs_plugin.runner import discover
-from snippets.report import is_timing
+from snippets.support.report import is_timing
 
 EXAMPLE_NAMES = [e.name for e in discover(EXAMPLES)]
-
-
-def run_example(name, out_dir):
-    return subprocess.run(
-        [PYTHON, str(EXAMPLES / f"{name}.py")],
-        cwd=ROOT, env=fast_env(DOCS_OUTPUT_DIR=str(out_dir)),
-        capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    """Each example run twice, standalone, into two fresh folders."""
-    runs = {}
-    for name in EXAMPLE_NAMES:
-        folders = []
-        for attempt in ("a", "b"):
-            folder = tmp_path_factory.mktemp(f"{name}-{attempt}")
-            result = run_example(name, folder)
-            assert result.returncode == 0, (
-                f"examples/{name}.py failed:\n{result.stderr[-3000:]}")
-            folders.append(folder)
-        runs[name] = folders
-    return runs
 
 
 def test_examples_exist():
@@ -42,14 +21,15 @@ def test_examples_exist():
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_example_writes_everything_the_pages_use(name, outputs):
-    folder = outputs[name][0]
+def test_example(name, standalone):
+    """Runs on its own and writes every output the pages use: parseable
+    figures with something drawn, well-formed tables, every value."""
+    folder = standalone(name)
     refs = referenced_outputs().get(name, {"files": set(), "values": set()})
-    figures = sorted(folder.glob("*.svg"))
     assert any(folder.iterdir()), f"{name} wrote nothing"
     for rel in refs["files"]:
         assert (folder / rel).is_file(), f"{name} did not write {rel}"
-    for svg in figures:
+    for svg in sorted(folder.glob("*.svg")):
         root = ET.parse(svg).getroot()  # a real, parseable SVG ...
         paths = root.findall(".//{http://www.w3.org/2000/svg}path")
         assert len(paths) > 10, f"{svg.name} has almost nothing drawn"
@@ -65,45 +45,56 @@ def test_example_writes_everything_the_pages_use(name, outputs):
         assert not missing, f"pages use values {name} never writes: {missing}"
 
 
-@pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_example_is_deterministic(name, outputs):
-    """Two runs write byte-identical figures, tables and values."""
-    first, second = outputs[name]
-    files = sorted(p.name for p in first.iterdir())
-    assert files == sorted(p.name for p in second.iterdir())
-    for filename in files:
-        if is_timing(filename):
-            continue  # wall-clock time; see test_cost_table_is_sane
-        assert (first / filename).read_bytes() == \
-            (second / filename).read_bytes(), f"{filename} differs"
+def test_build_writes_what_standalone_runs_write(build, standalone):
+    """Two independent runs of every example (the build's, in a notebook
+    kernel, and a standalone one) write byte-identical figures, tables
+    and values: the examples are deterministic, and the build runs them
+    as a reader would."""
+    differ = []
+    for name in EXAMPLE_NAMES:
+        ours, theirs = standalone(name), build.outputs(name)
+        files = sorted(p.name for p in ours.iterdir())
+        if files != sorted(p.name for p in theirs.iterdir()):
+            differ.append(f"{name}: different files")
+            continue
+        differ += [f"{name}/{f}" for f in files if not is_timing(f)
+                   and (ours / f).read_bytes() != (theirs / f).read_bytes()]
+    assert differ == []
 
 
-def test_mlp_learns_in_fast_mode(outputs):
+def test_mlp_learns_in_fast_mode(standalone):
     """Both MLPs beat chance (10%) even after the fast run's few steps."""
-    values = json.loads(
-        (outputs["mlp_batchnorm"][0] / "values.json").read_text())
+    folder = standalone("mlp_batchnorm")
+    values = json.loads((folder / "values.json").read_text())
     for key in ("accuracy_bn", "accuracy_plain"):
         assert float(values[key].rstrip("%")) > 20, values
     assert values["steps"] == "60"
-    table = (outputs["mlp_batchnorm"][0] / "results.md").read_text()
+    table = (folder / "results.md").read_text()
     assert re.search(r"\| with BN \| \d\.\d{3} \| \d+\.\d\d% \|", table)
     assert re.search(r"\| without BN \| \d\.\d{3} \| \d+\.\d\d% \|", table)
 
 
-def test_bad_fast_value_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("variable, value", [
+    ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_JOBS", "0"),
+    ("DOCS_OUTPUT_DIR", "/etc/hostname"), ("DOCS_DATA_DIR", "/etc/hostname"),
+])
+def test_bad_setting_stops_an_example_in_one_line(variable, value, tmp_path):
+    env = fast_env(DOCS_OUTPUT_DIR=str(tmp_path))
+    env[variable] = value
     result = subprocess.run(
-        [PYTHON, str(EXAMPLES / "mlp_batchnorm.py")], cwd=ROOT,
-        env=fast_env(DOCS_FAST="yes", DOCS_OUTPUT_DIR=str(tmp_path)),
+        [PYTHON, str(EXAMPLES / "bn_worked_example.py")], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "DOCS_FAST must be '0' or '1'" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {variable}={value!r} is not valid")
 
 
-def test_cost_table_is_sane(outputs):
+def test_cost_table_is_sane(standalone):
     """The timing table has every implementation and positive times, and
     the fused nn.BatchNorm2d is the baseline (1.0x)."""
-    table = (outputs["bn_cost"][0] / "timing_cost.md").read_text().splitlines()
-    rows = [line.strip("| ").split(" | ") for line in table[2:]]
+    table = (standalone("bn_cost") / "timing_cost.md").read_text()
+    rows = [line.strip("| ").split(" | ") for line in table.splitlines()[2:]]
     assert [r[0] for r in rows] == ["nn.BatchNorm2d",
                                     "BatchNorm (from scratch)",
                                     "batch_norm_manual (hand backward)"]
@@ -111,8 +102,8 @@ def test_cost_table_is_sane(outputs):
     assert all(float(r[1]) > 0 and float(r[2].rstrip("x")) > 0 for r in rows)
 
 
-def test_fold_timing_table_is_sane(outputs):
-    table = (outputs["inference_fold"][0] / "timing_fold.md").read_text()
+def test_fold_timing_table_is_sane(standalone):
+    table = (standalone("inference_fold") / "timing_fold.md").read_text()
     rows = [line.strip("| ").split(" | ") for line in table.splitlines()[2:]]
     assert [r[0] for r in rows] == ["1", "16", "256"]
     for _, median, spread in rows:

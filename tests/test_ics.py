@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from snippets.ics import NoisyBatchNorm1d, sigmoid_inputs, sigmoid_mlp
+from snippets.experiments.ics import (NoisyBatchNorm1d, sigmoid_inputs,
+                                      sigmoid_mlp)
 
 
 def test_noisy_bn_is_bn_plus_a_fresh_affine_noise_each_step():

@@ -8,10 +8,10 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from snippets.inference import (fold_conv_bn, fold_model,
+from snippets.layers.inference import (fold_conv_bn, fold_model,
                                 freeze_batchnorm_statistics,
                                 unfreeze_batchnorm_statistics)
-from snippets.models import mlp, small_cnn
+from snippets.experiments.models import mlp, small_cnn
 from conftest import EXAMPLES
 
 C = 4

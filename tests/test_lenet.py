@@ -6,14 +6,14 @@ from functools import partial
 
 import pytest
 import torch
+from test_batchnorm import compare, make_pair
 from torch import nn
 
-from snippets.batchnorm import TOLERANCE, BatchNorm
-from snippets.lenet import (fashion_mnist, fit, lenet, repeat, seed_rows,
-                            within_noise, compared_with)
-from snippets.lite_batchnorm import LiteBatchNorm
-from snippets.models import no_norm
-from test_batchnorm import compare, make_pair
+from snippets.experiments.lenet import (compared_with, fashion_mnist, fit,
+                                        lenet, repeat, seed_rows, within_noise)
+from snippets.experiments.models import no_norm
+from snippets.layers.batchnorm import TOLERANCE, BatchNorm
+from snippets.layers.lite_batchnorm import LiteBatchNorm
 
 HIDDEN = (nn.Conv2d, nn.Linear)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.norm_axes import (reduced_axes, shares_statistics,
+from snippets.experiments.norm_axes import (reduced_axes, shares_statistics,
                                 statistics_groups)
 
 g = torch.Generator().manual_seed(0)

@@ -1,31 +1,80 @@
-"""The example helpers: progress bar on a terminal only, tables, values."""
+"""The example helpers: tables, values, and the training loop's progress
+bar (tqdm's, on a terminal only; none at all without tqdm)."""
 
-import io
+import importlib
 import json
+import subprocess
+import sys
 
 import pytest
 
-from snippets.report import Report, progress
+from conftest import PYTHON, ROOT, fast_env
+from snippets.support.report import Report
+
+TRAIN_A_LITTLE = """
+import torch
+from snippets.support.training import train
+x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+model = torch.nn.Linear(4, 2)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+print(len(train(model, x, y, epochs=2, batch_size=16, optimizer=opt)))
+"""
 
 
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
+def test_training_is_silent_in_a_log():
+    """Not on a terminal (a build log, a notebook): no progress bar."""
+    result = subprocess.run([PYTHON, "-c", TRAIN_A_LITTLE], cwd=ROOT,
+                            env=fast_env(), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "8"
+    assert result.stderr == ""
 
 
-def test_progress_draws_on_a_terminal():
-    stream = Terminal()
-    assert list(progress(range(5), label="steps", stream=stream,
-                         every=0)) == [0, 1, 2, 3, 4]
-    out = stream.getvalue()
-    assert "steps [" in out and out.rstrip().endswith("5/5")
-    assert "\r" in out
+def test_training_draws_a_bar_on_a_terminal():
+    """On a terminal (a pseudo-terminal of 80 columns here): tqdm's bar."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: train on the terminal
+        os.chdir(ROOT)
+        os.execve(PYTHON, [PYTHON, "-c", TRAIN_A_LITTLE], fast_env())
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    text = out.decode(errors="replace")
+    assert "/8 [" in text and "\r" in text  # tqdm's bar, redrawn in place
 
 
-def test_progress_is_silent_in_a_log():
-    stream = io.StringIO()  # not a TTY: a build log, a notebook
-    assert list(progress(range(5), stream=stream)) == [0, 1, 2, 3, 4]
-    assert stream.getvalue() == ""
+def test_training_works_without_tqdm(monkeypatch):
+    import snippets.support.training as training
+
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm fails
+    fallback = importlib.reload(training)
+    try:
+        import torch
+
+        x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+        model = torch.nn.Linear(4, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        assert len(fallback.train(model, x, y, epochs=1, batch_size=8,
+                                  optimizer=opt)) == 4
+    finally:
+        monkeypatch.delitem(sys.modules, "tqdm")
+        importlib.reload(training)
 
 
 def test_values_reject_nan(tmp_path):

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from snippets.ics import NoisyBatchNorm1d, sigmoid_inputs, sigmoid_mlp
+from snippets.experiments.ics import (NoisyBatchNorm1d, sigmoid_inputs,
+                                      sigmoid_mlp)
 
 
 # --8<-- [start:no_update]

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from snippets.norm_axes import statistics_groups
+from snippets.experiments.norm_axes import statistics_groups
 
 
 # --8<-- [start:groups]

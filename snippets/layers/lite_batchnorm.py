@@ -8,7 +8,7 @@ estimates and the learned scale and shift work as in ``nn.BatchNorm2d``.
 
 import torch
 
-from snippets.batchnorm import BatchNorm
+from snippets.layers.batchnorm import BatchNorm
 
 
 # --8<-- [start:lite]

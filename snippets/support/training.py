@@ -5,8 +5,13 @@ from itertools import islice
 import torch
 from torch import nn
 
-from snippets.data import batches
-from snippets.report import progress
+from snippets.support.data import batches
+
+try:  # a progress bar on a terminal, nothing in a log or a notebook
+    from tqdm import tqdm
+except ImportError:  # optional: the examples need only torch and friends
+    def tqdm(iterable, **kwargs):
+        return iterable
 
 
 # --8<-- [start:train]
@@ -36,7 +41,8 @@ def train(model, x, y, *, epochs, batch_size, optimizer, seed=0,
     loss_fn = nn.CrossEntropyLoss()
     losses = []
     model.train()  # BN uses batch statistics and updates running ones
-    for xb, yb in progress(islice(stream, total), total, label=label):
+    for xb, yb in tqdm(islice(stream, total), total=total, desc=label,
+                       disable=None, leave=False):
         optimizer.zero_grad()
         loss = loss_fn(model(xb), yb)
         loss.backward()

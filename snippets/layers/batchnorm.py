@@ -1,4 +1,4 @@
-"""Batch normalization from scratch, a drop-in twin of ``nn.BatchNorm1d/2d/3d``.
+"""Batch normalization from scratch, a twin of ``nn.BatchNorm1d/2d/3d``.
 
 ``tests/test_batchnorm.py`` checks it against ``torch.nn`` (outputs,
 gradients and every buffer, over training steps and then eval), and the

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from snippets.inference import fold_conv_bn
+from snippets.layers.inference import fold_conv_bn
 
 
 # --8<-- [start:warmup]

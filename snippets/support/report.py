@@ -1,23 +1,21 @@
 """What an example reports: the fast switch, its output folder, its figures,
-tables and values, and a progress bar.
+tables and values.
 
 Every example imports these, so a figure or a number on the site is always
-written the same way and always lands in the example's one output folder.
-
-The output folder is ``$DOCS_OUTPUT_DIR`` when set (the site build sets it)
-and ``_output/<example>/`` at the top of the repository otherwise.
+written the same way and always lands in the example's one output folder:
+``$DOCS_OUTPUT_DIR`` when set (the site build sets it), else
+``_output/<example>/`` in the folder you run the example from.
 """
 
 import json
 import math
-import os
-import sys
-import time
 from pathlib import Path
 
 import matplotlib
 
-ROOT = Path(__file__).resolve().parent.parent
+from docs_plugin import settings
+
+SETTINGS = settings.current()  # a bad DOCS_* value stops here, in one line
 
 
 def is_timing(filename):
@@ -29,6 +27,7 @@ def is_timing(filename):
     (False, False)
     """
     return Path(filename).name.startswith("timing")
+
 
 # Figure style shared by every example: one width (7.2 in, as matplotlib's
 # own gallery), readable fonts, and no per-save randomness in the SVG ids.
@@ -47,28 +46,8 @@ STYLE = {
 matplotlib.rcParams.update(STYLE)
 
 
-def fast_mode(environ=None):
-    """Return True when ``DOCS_FAST`` asks for the small, quick version.
-
-    >>> fast_mode({})
-    False
-    >>> fast_mode({"DOCS_FAST": "1"})
-    True
-    >>> fast_mode({"DOCS_FAST": "yes"})
-    Traceback (most recent call last):
-    ...
-    ValueError: DOCS_FAST must be '0' or '1' (or unset), got 'yes'
-    """
-    environ = os.environ if environ is None else environ
-    value = environ.get("DOCS_FAST", "").strip()
-    if value in ("", "0"):
-        return False
-    if value == "1":
-        return True
-    raise ValueError(f"DOCS_FAST must be '0' or '1' (or unset), got {value!r}")
-
-
-FAST = fast_mode()
+# DOCS_FAST=1 (tests, CI): every example shrinks its work.
+FAST = SETTINGS.fast
 
 
 def output_dir(name, environ=None):
@@ -76,11 +55,11 @@ def output_dir(name, environ=None):
 
     >>> output_dir("demo", {"DOCS_OUTPUT_DIR": "/tmp/bn-demo"}).as_posix()
     '/tmp/bn-demo'
-    >>> output_dir("demo", {}).relative_to(ROOT).as_posix()
-    '_output/demo'
+    >>> output_dir("demo", {}) == Path.cwd() / "_output" / "demo"
+    True
     """
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("DOCS_OUTPUT_DIR") or ROOT / "_output" / name)
+    folder = settings.Settings.from_env(environ).output_dir
+    return folder or Path.cwd() / "_output" / name
 
 
 class Report:
@@ -157,30 +136,3 @@ class Report:
         self.path(filename).write_text(
             json.dumps(store, indent=2, sort_keys=True) + "\n",
             encoding="utf-8")
-
-
-def progress(iterable, total=None, label="", stream=None, every=0.5):
-    """Yield from ``iterable``, drawing a progress bar on a terminal only.
-
-    In a build log or a notebook (not a TTY) it prints nothing, so logs stay
-    quiet.
-
-    >>> list(progress(range(3), label="steps"))
-    [0, 1, 2]
-    """
-    stream = sys.stderr if stream is None else stream
-    if not getattr(stream, "isatty", lambda: False)():
-        yield from iterable
-        return
-    total = len(iterable) if total is None else total
-    last = 0.0
-    for i, item in enumerate(iterable, 1):
-        yield item
-        now = time.monotonic()
-        if now - last > every or i == total:
-            last = now
-            done = int(30 * i / max(total, 1))
-            stream.write(f"\r{label} [{'#' * done}{'.' * (30 - done)}] "
-                         f"{i}/{total}")
-            stream.flush()
-    stream.write("\n")

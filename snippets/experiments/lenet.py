@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from snippets import data
-from snippets.models import no_norm
-from snippets.training import accuracy, train
+from snippets.support import data
+from snippets.experiments.models import no_norm
+from snippets.support.training import accuracy, train
 
 CONV_WIDTHS = (6, 16)  # output channels of the two 5x5 convolutions
 DENSE_WIDTHS = (120, 84)  # the two hidden linear layers

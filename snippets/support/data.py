@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from docs_plugin import settings
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -39,15 +39,24 @@ HOW_TO_GET = {
 
 
 def data_root(environ=None):
-    """Folder holding the data sets: ``$DOCS_DATA_DIR`` or ``data/``.
+    """Folder holding the data sets: ``$DOCS_DATA_DIR``, else ``data/`` in
+    the folder you run from.
 
     >>> data_root({"DOCS_DATA_DIR": "/tmp/d"}).as_posix()
     '/tmp/d'
-    >>> data_root({}).relative_to(ROOT).as_posix()
-    'data'
+    >>> data_root({}) == Path.cwd() / "data"
+    True
     """
-    environ = os.environ if environ is None else environ
-    return Path(environ.get("DOCS_DATA_DIR") or ROOT / "data")
+    return settings.Settings.from_env(environ).data_dir or Path.cwd() / "data"
+
+
+def _note_reads(paths):
+    """Tell the site's build which data files this run read (it re-runs the
+    example when they change); a no-op outside the build."""
+    reads = os.environ.get("DOCS_READS_FILE")
+    if reads:
+        with open(reads, "a", encoding="utf-8") as f:
+            f.writelines(f"{Path(p).resolve()}\n" for p in paths)
 
 
 def _copy_debian_fashion_mnist(raw, debian_dir):
@@ -81,16 +90,32 @@ def _torchvision_dataset(name, root, train, debian_dir):
         raise ValueError(f"unknown data set {name!r}; "
                          "use 'fashion_mnist' or 'cifar10'")
     try:
-        return make(str(root), train=train, download=False)
+        dataset = make(str(root), train=train, download=False)
     except RuntimeError:
         pass  # not there: try a download, for readers with internet
+    else:
+        _note_reads(_files_of(dataset, name, train))
+        return dataset
     try:
-        return make(str(root), train=train, download=True)
+        dataset = make(str(root), train=train, download=True)
     except Exception as error:  # no network, a proxy, a full disk, ...
         message = HOW_TO_GET[name].format(
             files=", ".join(FASHION_FILES), root=root,
             raw=root / "FashionMNIST" / "raw")
         raise FileNotFoundError(message) from error
+    _note_reads(_files_of(dataset, name, train))
+    return dataset
+
+
+def _files_of(dataset, name, train):
+    """The files ``dataset`` was read from."""
+    if name == "fashion_mnist":
+        prefix = "train" if train else "t10k"
+        return [Path(dataset.raw_folder) / f for f in FASHION_FILES
+                if f.startswith(prefix)]
+    folder = Path(dataset.root) / dataset.base_folder
+    names = dataset.train_list if train else dataset.test_list
+    return [folder / n for n, _ in names] + [folder / dataset.meta["filename"]]
 
 
 def load(name="fashion_mnist", train=True, root=None, debian_dir=DEBIAN_DIR):

@@ -1,0 +1,190 @@
+"""How one example is executed: the recipe every cached result depends on.
+
+An example is a jupytext-percent script. Executing it means: read it as a
+notebook, drop the section markers, and run every cell in a fresh kernel
+whose environment and working folder are set here. This module is part of
+every example's cache key (its code, not its comments), so a change to the
+recipe re-runs everything, and a change anywhere else in the build tool
+re-runs nothing.
+"""
+
+import json
+import os
+import re
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from docs_plugin import syntax
+
+# What the kernel sees, besides the settings it is given.
+KERNEL_ENV = {
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ under watched folders
+}
+
+
+def to_notebook(path):
+    """The example as a notebook, section markers removed."""
+    import jupytext
+
+    notebook = jupytext.read(path)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = syntax.strip_markers(cell.source).strip("\n")
+    notebook.cells = [c for c in notebook.cells if c.source.strip()]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
+               data_dir=None):
+    """The environment variables of one example's kernel.
+
+    ``threads`` limits torch's intra-op threads (None: as many as torch
+    wants); the examples themselves never set it, so a reader who runs one
+    gets their machine's default.
+    """
+    env = dict(KERNEL_ENV)
+    env.update({
+        "DOCS_FAST": "1" if fast else "0",
+        "DOCS_OUTPUT_DIR": str(output_dir),
+        "DOCS_READS_FILE": str(reads_file),
+        "TMPDIR": str(tmp_dir),
+        "PYTHONPATH": os.pathsep.join(
+            [str(pythonpath)] + [p for p in [os.environ.get("PYTHONPATH")]
+                                 if p]),
+    })
+    if data_dir is not None:
+        env["DOCS_DATA_DIR"] = str(data_dir)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+# Run in the kernel before the first cell (it is not a cell: the notebook
+# and its numbering stay as the reader sees them). An audit hook notes every
+# file the example opens for writing outside the allowed folders.
+_WATCH_WRITES = """
+import os, sys
+def _watch(allowed={allowed!r}, log={log!r}):
+    allowed = tuple(os.path.realpath(p) + os.sep for p in allowed)
+    def hook(event, args):
+        if event != "open" or isinstance(args[0], int):
+            return
+        path, mode, flags = args
+        if mode is not None:
+            writing = any(c in mode for c in "wax+")
+        else:
+            writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+        full = os.path.realpath(os.fsdecode(path))
+        if writing and not (full + os.sep).startswith(allowed):
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(full + "\\n")
+    sys.addaudithook(hook)
+_watch()
+del _watch
+"""
+
+
+def watch_writes(allowed, log):
+    """Kernel arguments that make it note, in ``log``, every file it opens
+    for writing outside ``allowed`` folders (Python-level writes only)."""
+    home = Path.home()
+    allowed = [str(p) for p in allowed] + [
+        str(Path(log).parent), "/dev", str(home / ".cache"),
+        str(home / ".config" / "matplotlib"), str(home / ".ipython"),
+        str(home / ".local" / "share" / "jupyter")]
+    code = _WATCH_WRITES.format(allowed=allowed, log=str(log))
+    return ["--IPKernelApp.exec_lines=" + json.dumps([code])]
+
+
+def strip_ansi(text):
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+class Execution:
+    """One notebook run in one fresh kernel, which can be stopped from any
+    thread (``stop``) and never outlives the build: the kernel polls its
+    parent and exits with it, and its connection file (which holds the
+    kernel's key) is deleted as soon as the kernel has read it.
+    """
+
+    def __init__(self, notebook, cwd, env, timeout, arguments=()):
+        self.notebook = notebook
+        self.arguments = list(arguments)
+        self.cwd = cwd
+        self.env = env
+        self.timeout = timeout
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._manager = None
+
+    def run(self):
+        """Execute every cell; raises nbclient's errors."""
+        from jupyter_client.manager import KernelManager
+        from nbclient import NotebookClient
+
+        if sys.platform.startswith("linux"):
+            # Abstract Unix sockets: no TCP port, no socket file to leave
+            # behind, and no network needed at all.
+            manager = KernelManager(
+                kernel_name="python3", transport="ipc",
+                ip=f"@bn-kernel-{secrets.token_hex(8)}")
+        else:
+            manager = KernelManager(kernel_name="python3", transport="tcp",
+                                    ip="127.0.0.1")
+        manager.connection_file = os.path.join(self.cwd, ".kernel.json")
+        with self._lock:
+            if self.stopped:
+                raise Stopped()
+            self._manager = manager
+
+        def forget_connection_file(**_):
+            try:
+                os.remove(manager.connection_file)
+            except OSError:
+                pass
+
+        client = NotebookClient(
+            self.notebook, km=manager, timeout=self.timeout,
+            kernel_name="python3", allow_errors=False, record_timing=False,
+            resources={"metadata": {"path": str(self.cwd)}},
+            extra_arguments=self.arguments,
+            on_notebook_start=forget_connection_file)
+        try:
+            client.execute(env={**os.environ, **self.env})
+        except Exception:
+            if self.stopped:
+                raise Stopped() from None
+            raise
+        finally:
+            with self._lock:
+                self._manager = None
+            try:
+                if manager.has_kernel:
+                    manager.shutdown_kernel(now=True)
+            except Exception:  # already dead: nothing to clean
+                pass
+            forget_connection_file()
+
+    def stop(self):
+        """Kill the kernel now (safe from a signal handler or thread)."""
+        with self._lock:
+            self.stopped = True
+            manager = self._manager
+        process = getattr(getattr(manager, "provisioner", None),
+                          "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+class Stopped(Exception):
+    """The execution was stopped from outside (an interrupt)."""

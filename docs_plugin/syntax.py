@@ -1,0 +1,235 @@
+"""The page syntax the build understands, parsed here and nowhere else.
+
+The runner, the plugin and the tests all use these functions, so they can
+never disagree about what counts as an include, a section or a value.
+
+- **Sections** in source files, as ``pymdownx.snippets`` reads them::
+
+      # --8<-- [start:name]
+      ...
+      # --8<-- [end:name]
+
+- **Includes** in pages: one line ``--8<-- "path"`` or
+  ``--8<-- "path:section"``, or the block form (a line ``--8<--``, one
+  path per line, a closing ``--8<--``). A ``;`` before the scissors
+  escapes it.
+- **Values**: ``{{ example.key }}``, a number or word an example recorded.
+- **Claims**: ``{{ claim example.name }}``, a sentence's check.
+- **Figures**: ``generated/<example>/<file>``, in image links.
+
+The include regular expression is ``pymdownx.snippets``' own (13.x), so
+what this module sees is what the Markdown extension will include.
+"""
+
+import re
+from dataclasses import dataclass
+
+# pymdownx.snippets.SnippetPreprocessor.RE_ALL_SNIPPETS
+_INCLUDE_LINE = re.compile(
+    r'''(?x)
+    ^(?P<space>[ \t]*)
+    (?P<escape>;*)
+    (?P<all>
+        (?P<inline_marker>-{1,}8<-{1,}[ \t]+)
+        (?P<snippet>(?:"(?:\\"|[^"\n\r])+?"|'(?:\\'|[^'\n\r])+?'))(?![ \t]) |
+        (?P<block_marker>-{1,}8<-{1,})(?![ \t])
+    )\r?$
+    ''')
+# pymdownx.snippets.SnippetPreprocessor.RE_SNIPPET_SECTION, simplified to
+# what this project writes (no escapes).
+_SECTION_LINE = re.compile(
+    r"(?i)^(?P<pre>.*?)-{1,}8<-{1,}[ \t]+\[[ \t]*(?P<type>start|end)[ \t]*:"
+    r"[ \t]*(?P<name>[a-z][-_0-9a-z]*)[ \t]*\](?P<post>.*)$")
+_SECTION_NAME = re.compile(r"(?i)^[a-z][-_0-9a-z]*$")
+_LINES = re.compile(r"^-?\d*(:-?\d*)?(,-?\d*(:-?\d*)?)*$")
+
+# {{ example.key }} and {{ claim example.name }}; anything else between
+# double braces is an error (see placeholders()).
+NAME = r"[A-Za-z_]\w*"
+VALUE = re.compile(r"\{\{\s*(" + NAME + r")\.(" + NAME + r")\s*\}\}")
+CLAIM = re.compile(r"\{\{\s*claim\s+(" + NAME + r")\.(" + NAME + r")\s*\}\}")
+_OPEN = re.compile(r"\{\{")
+# "{ ex.key }}": a placeholder that lost its first brace (TeX's "}}"
+# alone is fine).
+_HALF_OPEN = re.compile(r"(?<!\{)\{\s*" + NAME + r"\." + NAME + r"\s*\}\}")
+FIGURE = re.compile(r"generated/([\w-]+)/([\w.-]+)")
+
+
+class SyntaxProblem(ValueError):
+    """Malformed page or section syntax; the message says where."""
+
+
+# --- sections in source files ----------------------------------------------
+
+def is_marker(line):
+    """Whether ``line`` is a section marker (dropped from what is shown).
+
+    >>> is_marker("# --8<-- [start:train]"), is_marker("x = 1  # 8<")
+    (True, False)
+    """
+    return _SECTION_LINE.match(line) is not None
+
+
+def strip_markers(source):
+    """``source`` without its section-marker lines.
+
+    >>> strip_markers("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
+    'x = 1\\n'
+    """
+    return "".join(line for line in source.splitlines(keepends=True)
+                   if not is_marker(line))
+
+
+def sections(source, where="<source>"):
+    """``{name: (first, last)}`` line numbers (1-based, inclusive) of the
+    code inside each section of ``source``; unbalanced markers raise.
+
+    >>> sections("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
+    {'a': (2, 2)}
+    >>> sections("# --8<-- [end:a]\\n", "f.py")
+    Traceback (most recent call last):
+    ...
+    docs_plugin.syntax.SyntaxProblem: f.py:1: [end:a] without a [start:a] before it
+    """
+    found, open_ = {}, {}
+    for number, line in enumerate(source.splitlines(), 1):
+        match = _SECTION_LINE.match(line)
+        if not match:
+            continue
+        kind, name = match.group("type").lower(), match.group("name")
+        if kind == "start":
+            if name in open_ or name in found:
+                raise SyntaxProblem(f"{where}:{number}: section '{name}' "
+                                    "starts twice")
+            open_[name] = number
+        elif name not in open_:
+            raise SyntaxProblem(f"{where}:{number}: [end:{name}] without "
+                                f"a [start:{name}] before it")
+        else:
+            found[name] = (open_.pop(name) + 1, number - 1)
+    if open_:
+        name, number = next(iter(open_.items()))
+        raise SyntaxProblem(f"{where}:{number}: section '{name}' is never "
+                            "closed")
+    return found
+
+
+# --- includes in pages ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Include:
+    """One included path: ``path``, then a section name or line ranges."""
+
+    line: int  # in the page, 1-based
+    path: str
+    section: str = None
+    lines: str = None
+    indent: str = ""
+
+    @classmethod
+    def parse(cls, target, line=0, indent=""):
+        """Split ``path[:section]`` or ``path:lines`` as pymdownx does.
+
+        >>> Include.parse("examples/x.py:train")
+        Include(line=0, path='examples/x.py', section='train', lines=None, indent='')
+        >>> Include.parse("t/results.md").section is None
+        True
+        >>> Include.parse("x.py:3:9").lines
+        '3:9'
+        """
+        path, section, lines = target, None, None
+        head, sep, tail = target.rpartition(":")
+        if sep and _SECTION_NAME.match(tail) and head:
+            path, section = head, tail
+        elif sep and head:
+            # line numbers: path:start[:end][,start[:end]...]
+            first, sep2, rest = target.partition(":")
+            if sep2 and _LINES.match(rest):
+                path, lines = first, rest
+        return cls(line, path, section, lines, indent)
+
+
+def includes(markdown):
+    """Every include in a page, inline or block form, in order.
+
+    >>> page = 'Text\\n--8<-- "a/b.md"\\n;--8<-- "no.md"\\n--8<--\\nc.py:s\\n--8<--\\n'
+    >>> [(i.line, i.path, i.section) for i in includes(page)]
+    [(2, 'a/b.md', None), (5, 'c.py', 's')]
+    """
+    found, block = [], False
+    for number, line in enumerate(markdown.splitlines(), 1):
+        match = _INCLUDE_LINE.match(line)
+        if match and match.group("escape"):
+            continue
+        if match and match.group("block_marker"):
+            block = not block
+            continue
+        if match and match.group("inline_marker") and not block:
+            target = match.group("snippet")[1:-1].strip()
+            found.append(Include.parse(target, number, match.group("space")))
+        elif block:
+            target = line.strip()
+            if target and not target.startswith(";"):
+                found.append(Include.parse(target, number, line[
+                    :len(line) - len(line.lstrip())]))
+    return found
+
+
+# --- values and claims in pages --------------------------------------------
+
+@dataclass(frozen=True)
+class Placeholder:
+    line: int
+    kind: str  # "value" or "claim"
+    example: str
+    key: str
+    text: str  # as written
+
+
+def placeholders(markdown, where="<page>"):
+    """Every ``{{ ... }}`` in a page; a malformed one raises.
+
+    >>> [(p.kind, p.example, p.key) for p in placeholders(
+    ...     "a {{ ex.loss }} b{{ claim ex.lower }}")]
+    [('value', 'ex', 'loss'), ('claim', 'ex', 'lower')]
+    >>> placeholders("$\\frac{a}{b}}$")  # TeX's braces are not placeholders
+    []
+    >>> placeholders("x {{ ex.loss }", "p.md")
+    Traceback (most recent call last):
+    ...
+    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder '{{ ex.loss }': write {{ example.key }} or {{ claim example.name }}
+    >>> placeholders("x { ex.loss }} y", "p.md")
+    Traceback (most recent call last):
+    ...
+    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder '{ ex.loss }} y': write {{ example.key }} or {{ claim example.name }}
+    """
+    found = []
+    for number, line in enumerate(markdown.splitlines(), 1):
+        bad = [m.start() for m in _HALF_OPEN.finditer(line)]
+        for match in _OPEN.finditer(line):
+            start = match.start()
+            claim = CLAIM.match(line, start)
+            value = None if claim else VALUE.match(line, start)
+            if claim or value:
+                hit = claim or value
+                found.append(Placeholder(number, "claim" if claim else
+                                         "value", *hit.groups(),
+                                         hit.group(0)))
+            else:
+                bad.append(start)
+        if bad:
+            # show the rest of the line: the brace that is missing
+            shown = line[min(bad):min(bad) + 40].rstrip()
+            raise SyntaxProblem(
+                f"{where}:{number}: malformed placeholder {shown!r}: "
+                "write {{ example.key }} or {{ claim example.name }}")
+    return found
+
+
+def figures(markdown):
+    """``(example, file)`` of every generated figure a page refers to.
+
+    >>> figures("![a](generated/ex/curve.svg) and generated/ex/b.png")
+    [('ex', 'curve.svg'), ('ex', 'b.png')]
+    """
+    return FIGURE.findall(markdown)
