@@ -26,6 +26,7 @@ message saying what and where; nothing half-built is published.
 import contextlib
 import json
 import logging
+import posixpath
 import re
 from pathlib import Path
 
@@ -51,6 +52,9 @@ CDN_LOADERS = [
     r"(?:(?!</script>).)*</script>",
 ]
 GALLERY_NAV = "gallery/index.md"
+CLAIMS_PAGE = "claims.md"
+# Characters that would make a value Markdown instead of text.
+ACTIVE = set("*|<>[]`")
 KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
 
 
@@ -171,7 +175,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self._held = contextlib.ExitStack()
         self._held.enter_context(self.runner.lock())
         self.runs = self._run_all()
-        self.values = {}
+        self.values, self.claims = {}, {}
         for name, run in self.runs.items():
             for rel in run.files:
                 if rel.endswith(".md"):
@@ -185,6 +189,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 if path.is_file():
                     self.values[name].update(
                         json.loads(path.read_text("utf-8")))
+            path = run.outputs / "claims.json"
+            self.claims[name] = json.loads(path.read_text("utf-8")) \
+                if path.is_file() else {}
             example = run.example
             # A plain File, not File.generated: mkdocs-jupyter wraps it and
             # the wrapper only finds the path through src_dir.
@@ -203,6 +210,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                                     content=self._gallery_index()))
         files.append(File.generated(config, "timings.md",
                                     content=self._timings()))
+        self.stated = self._stated_claims(files)
+        files.append(File.generated(config, CLAIMS_PAGE,
+                                    content=self._claims_page(config)))
         katex = self.root / self.config.katex_dir
         for path in sorted(katex.rglob("*")):
             rel = path.relative_to(katex).as_posix()
@@ -221,6 +231,107 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_build_error(self, error):
         self._release()
+
+    # -- claims ------------------------------------------------------------
+
+    def _stated_claims(self, files):
+        """Every ``{{ claim example.name }}`` on the pages, with the
+        sentence it marks. A claim a page states that no example evaluated,
+        or one an example evaluated that no page states, is an error; in a
+        full-size build so is a stated claim that does not hold."""
+        stated, problems = [], []
+        for file in files.documentation_pages():
+            if not file.src_uri.endswith(".md") or file.generated_by:
+                continue
+            markdown = file.content_string
+            where = file.src_uri
+            try:
+                found = syntax.placeholders(markdown, where)
+            except syntax.SyntaxProblem as error:
+                raise PluginError(str(error)) from None
+            text = self._substitute_values(markdown, where, found)
+            for placeholder in found:
+                if placeholder.kind != "claim":
+                    continue
+                claim = self.claims.get(placeholder.example, {}).get(
+                    placeholder.key)
+                if claim is None:
+                    problems.append(
+                        f"{where}:{placeholder.line}: claim "
+                        f"{placeholder.example}.{placeholder.key} is never "
+                        f"evaluated (claims of {placeholder.example}: "
+                        f"{', '.join(sorted(self.claims.get(placeholder.example, {}))) or 'none'})")
+                    continue
+                stated.append({
+                    "page": file, "line": placeholder.line,
+                    "example": placeholder.example, "name": placeholder.key,
+                    "sentence": sentence_of(text, placeholder.line,
+                                            placeholder.text),
+                    **claim})
+        used = {(c["example"], c["name"]) for c in stated}
+        for example, claims in sorted(self.claims.items()):
+            for name in sorted(claims):
+                if (example, name) not in used:
+                    problems.append(f"claim {example}.{name} is evaluated "
+                                    "but no page states it")
+        if problems:
+            raise PluginError("\n".join(problems))
+        false = [c for c in stated if not c["holds"]]
+        for claim in false:
+            message = (f"{claim['page'].src_uri}:{claim['line']}: claim "
+                       f"{claim['example']}.{claim['name']} does not hold: "
+                       f"\"{claim['sentence']}\" (example {claim['example']}:"
+                       f" {evidence_text(claim['evidence'])})")
+            if self.settings.fast:
+                log.info(f"{message} [fast mode: reported, not enforced]")
+            else:
+                raise PluginError(message)
+        return stated
+
+    def _claims_page(self, config):
+        held = sum(c["holds"] for c in self.stated)
+        mode = ("fast mode (`DOCS_FAST=1`): claims are evaluated and "
+                "reported, not enforced, and the small runs need not bear "
+                "them out" if self.settings.fast else
+                "full size: a claim that does not hold fails the build")
+        lines = [
+            "---", "hide:", "  - toc", "---", "",
+            "# Claims checked", "",
+            "Every sentence on this site whose truth depends on a run ends "
+            "with a mark that links here. The example named next to it "
+            "decides, from its own numbers, whether the sentence holds, "
+            "and records the numbers it decided on. This site was built in "
+            f"{mode}.", "",
+            f"**{held} of {len(self.stated)} claims held in this build.**",
+            "", "Comparisons across seeds follow one procedure, described "
+            "in `snippets/support/compare.py`: a variant is *better* or "
+            "*worse* only when every seed of it beats, or loses to, every "
+            "seed of the other; otherwise the difference is *within "
+            "seed-to-seed noise*.", ""]
+        titles = {}
+        for item in config.nav or []:
+            if isinstance(item, dict):
+                title, target = next(iter(item.items()))
+                if isinstance(target, str):
+                    titles[target] = title
+        by_page = {}
+        for claim in self.stated:
+            by_page.setdefault(claim["page"].src_uri, []).append(claim)
+        for page, claims in by_page.items():
+            lines += [f"## {titles.get(page, page)}", "",
+                      "| | Sentence | Checked by | Evidence |",
+                      "| --- | --- | --- | --- |"]
+            for c in claims:
+                anchor = claim_anchor(c["example"], c["name"])
+                mark = "✓" if c["holds"] else "✗"
+                sentence = c["sentence"].replace("|", "\\|")
+                lines.append(
+                    f"| {mark} | {sentence} ([{page}]({page})) | "
+                    f"`{c['example']}.{c['name']}`{{ #{anchor} }} in "
+                    f"[{c['example']}](gallery/{c['example']}.ipynb) | "
+                    f"{evidence_text(c['evidence']).replace('|', '/')} |")
+            lines.append("")
+        return "\n".join(lines)
 
     # -- generated pages ---------------------------------------------------
 
@@ -299,8 +410,31 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         except syntax.SyntaxProblem as error:
             raise PluginError(str(error)) from None
         markdown = self._point_includes_at_entries(markdown, where, config)
+        markdown = self._substitute_values(markdown, where, found)
+        to_claims = posixpath.relpath(
+            CLAIMS_PAGE, posixpath.dirname(page.file.src_uri) or ".")
+        for placeholder in found:
+            if placeholder.kind != "claim":
+                continue
+            claim = self.claims[placeholder.example][placeholder.key]
+            anchor = claim_anchor(placeholder.example, placeholder.key)
+            state = "held" if claim["holds"] else "did NOT hold"
+            title = (f"Claim {placeholder.example}.{placeholder.key} {state} "
+                     f"in this build: {evidence_text(claim['evidence'])}")
+            title = title.replace("\\", "/").replace('"', "'")
+            mark = (f'[{"✓" if claim["holds"] else "✗"}]'
+                    f'({to_claims}#{anchor} "{title}")'
+                    f'{{ .claim .claim-{"held" if claim["holds"] else "failed"} }}')
+            markdown = markdown.replace(placeholder.text, mark, 1)
+        return markdown
+
+    def _substitute_values(self, markdown, where, found):
+        """``markdown`` with every ``{{ example.key }}`` replaced by its
+        value (claims are left as they are)."""
         lines = markdown.split("\n")
         for placeholder in found:
+            if placeholder.kind != "value":
+                continue
             try:
                 value = self.values[placeholder.example][placeholder.key]
             except KeyError:
@@ -310,6 +444,12 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"{where}:{placeholder.line}: no value "
                     f"{placeholder.example}.{placeholder.key} (values of "
                     f"{placeholder.example}: {known})") from None
+            if ACTIVE & set(value) or value.strip().lower() in (
+                    "", "nan", "none", "inf", "-inf"):
+                raise PluginError(
+                    f"{where}:{placeholder.line}: value "
+                    f"{placeholder.example}.{placeholder.key} is "
+                    f"{value!r}, which a page cannot show as text")
             line = lines[placeholder.line - 1]
             at_start = line.lstrip().startswith(placeholder.text)
             line = line.replace(placeholder.text, value, 1)
@@ -377,3 +517,43 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             f"yourself with <code>python examples/{name}.py</code>."
             "</span></div>")
         return bar + html
+
+
+def claim_anchor(example, name):
+    return f"claim-{example}-{name}".replace("_", "-")
+
+
+def evidence_text(evidence):
+    """``[[label, value], ...]`` as ``label value; label value``."""
+    return "; ".join(f"{label}: {value}" for label, value in evidence)
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`*$\[])")
+
+
+def sentence_of(markdown, line, marker):
+    r"""The sentence that ``marker`` (on ``line``, 1-based) closes: its
+    paragraph, joined into one line, cut at sentence ends.
+
+    >>> text = "# T\n\nFirst one. The second\nholds {{ claim a.b }}. Third."
+    >>> sentence_of(text, 4, "{{ claim a.b }}")
+    'The second holds.'
+    """
+    lines = markdown.split("\n")
+    start = end = line - 1
+    while start > 0 and lines[start - 1].strip() and not lines[
+            start - 1].lstrip().startswith(("#", "!!!", "???", "|", "```")):
+        start -= 1
+    while end + 1 < len(lines) and lines[end + 1].strip():
+        end += 1
+    paragraph = " ".join(re.sub(r"^\s*(?:[-*+]|\d+\.)\s+", "", l).strip()
+                         for l in lines[start:end + 1])
+    before, _, _ = paragraph.partition(marker)
+    # the sentence is what follows the last sentence end before the marker,
+    # up to the marker (its full stop comes right after the marker)
+    pieces = SENTENCE_END.split(before)
+    sentence = pieces[-1].strip()
+    after = paragraph[len(before) + len(marker):]
+    stop = re.match(r"[.!?:;,)]*", after).group(0)
+    sentence = re.sub(r"\{\{\s*claim\s+[\w.]+\s*\}\}", "", sentence)
+    return (sentence + stop).strip()

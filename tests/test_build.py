@@ -116,7 +116,7 @@ def tiny(tmp_path):
     """A minimal project using the real mkdocs.yml and plugin."""
     config = (ROOT / "mkdocs.yml").read_text()
     nav = "nav:\n  - Home: index.md\n  - Gallery: gallery/index.md\n" \
-          "  - Execution times: timings.md\n"
+          "  - Execution times: timings.md\n  - Claims: claims.md\n"
     config = re.sub(r"^nav:\n(?:  .*\n)+", nav, config, flags=re.M)
     (tmp_path / "mkdocs.yml").write_text(config)
     shutil.copytree(ROOT / "docs/assets", tmp_path / "docs/assets")
@@ -218,3 +218,89 @@ def test_execution_off_serves_the_cache(tiny):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "The answer is 42." in (site / "index.html").read_text()
     assert "tiny: cached" in result.stderr
+
+
+# --- claims and placeholders ---------------------------------------------------
+
+CLAIM = 'report.claim("large", {holds}, {{"answer": 42, "threshold": 100}})'
+CLAIM_PAGE = ("# Home\n\nSome text. The answer {{ tiny.answer }} is large"
+              "{{ claim tiny.large }}. More text.\n")
+
+
+def test_a_false_claim_fails_a_full_size_build(tiny):
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 > 100"),
+                        DOCS_FAST="0")
+    assert result.returncode != 0
+    assert ('index.md:3: claim tiny.large does not hold: "The answer 42 is '
+            'large." (example tiny: answer: 42; threshold: 100)'
+            in result.stderr), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not (site / "index.html").exists()
+
+
+def test_a_false_claim_is_reported_in_fast_mode(tiny):
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 > 100"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "claim tiny.large does not hold" in result.stderr
+    assert "not enforced" in result.stderr
+    home = (site / "index.html").read_text()
+    assert re.search(r'<a class="claim claim-failed" '
+                     r'href="claims/#claim-tiny-large"[^>]*>✗</a>', home)
+    claims = (site / "claims/index.html").read_text()
+    assert 'id="claim-tiny-large"' in claims
+    assert "0 of 1 claims held" in claims
+
+
+def test_a_held_claim_links_to_its_evidence(tiny):
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 < 100"),
+                        DOCS_FAST="0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    home = (site / "index.html").read_text()
+    link = re.search(r'<a class="claim claim-held" href="claims/'
+                     r'#claim-tiny-large" title="([^"]*)">✓</a>', home)
+    assert link and "answer: 42; threshold: 100" in link.group(1)
+    claims = (site / "claims/index.html").read_text()
+    assert "1 of 1 claims held" in claims
+    assert "The answer 42 is large." in claims
+
+
+def test_a_claim_no_example_evaluates_fails_the_build(tiny):
+    result, _ = tiny(page=CLAIM_PAGE)
+    assert result.returncode != 0
+    assert "index.md:3: claim tiny.large is never evaluated" in result.stderr
+
+
+def test_a_claim_no_page_states_fails_the_build(tiny):
+    result, _ = tiny(extra=CLAIM.format(holds="True"))
+    assert result.returncode != 0
+    assert "claim tiny.large is evaluated but no page states it" in \
+        result.stderr
+
+
+@pytest.mark.parametrize("placeholder", [
+    "{{ tiny.answer }", "{ tiny.answer }}", "{{tiny. answer}}",
+    "{{ claim tiny }}"])
+def test_a_malformed_placeholder_fails_the_build(tiny, placeholder):
+    result, _ = tiny(page=f"# Home\n\nThe answer is {placeholder}.\n")
+    assert result.returncode != 0
+    assert "index.md:3: malformed placeholder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["x*y", "a|b", "<b>", "`x`"])
+def test_a_value_markdown_would_misread_fails_the_build(tiny, value):
+    result, _ = tiny(page="# Home\n\n{{ tiny.odd }}\n",
+                     extra=f"report.values(odd={value!r})")
+    assert result.returncode != 0
+    assert "value tiny.odd" in result.stderr
+
+
+def test_table_cells_stay_text(tiny):
+    page = '# Home\n\n--8<-- "tiny/t.md"\n'
+    extra = ('report.table("t", ["layer", "note"], '
+             '[["BatchNorm2d *", "a_b_c"], ["x|y", "<1e-5"]])')
+    result, site = tiny(page=page, extra=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (site / "index.html").read_text()
+    assert "<td>BatchNorm2d *</td>" in html
+    assert "<td>x|y</td>" in html and "<td>&lt;1e-5</td>" in html

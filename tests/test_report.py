@@ -77,9 +77,22 @@ def test_training_works_without_tqdm(monkeypatch):
         importlib.reload(training)
 
 
-def test_values_reject_nan(tmp_path):
-    with pytest.raises(ValueError, match="loss is not finite"):
-        Report("x", tmp_path).values(loss=float("nan"))
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), None, True,
+                                   "nan", "None", ""])
+def test_values_refuse_what_is_not_a_number_or_a_word(tmp_path, value):
+    with pytest.raises(ValueError, match="loss is"):
+        Report("x", tmp_path).values(loss=value)
+
+
+def test_claims_need_a_name_and_evidence(tmp_path):
+    report = Report("x", tmp_path)
+    with pytest.raises(ValueError, match="not an identifier"):
+        report.claim("two words", True, {"a": 1})
+    with pytest.raises(ValueError, match="give the numbers"):
+        report.claim("bare", True, {})
+    report.claim("ok", 1 < 2, {"a": 1.23456, "b": "x"})
+    assert json.loads((tmp_path / "claims.json").read_text()) == {
+        "ok": {"holds": True, "evidence": [["a", "1.235"], ["b", "x"]]}}
 
 
 def test_values_accumulate(tmp_path):

@@ -1,5 +1,5 @@
 """What an example reports: the fast switch, its output folder, its figures,
-tables and values.
+tables, values and claims.
 
 Every example imports these, so a figure or a number on the site is always
 written the same way and always lands in the example's one output folder:
@@ -62,6 +62,41 @@ def output_dir(name, environ=None):
     return folder or Path.cwd() / "_output" / name
 
 
+class Markdown(str):
+    """A table cell that is Markdown on purpose (``Markdown("`x`")``); any
+    other cell is escaped, so that a ``*`` or ``|`` in it stays a
+    character."""
+
+
+def escape(text):
+    """``text`` with Markdown's active characters escaped.
+
+    >>> print(escape("BatchNorm2d *"), escape("a|b"), escape("<1e-5"))
+    BatchNorm2d \\* a\\|b &lt;1e-5
+    """
+    if isinstance(text, Markdown):
+        return str(text)
+    text = str(text).replace("\\", "\\\\")
+    for char in "`*_[]|#":
+        text = text.replace(char, "\\" + char)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _format(key, value):
+    """A value as the pages show it: floats with 4 significant digits;
+    nothing that is not a finite number or a plain word."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{key} is {value!r}: record a number or a word")
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{key} is not finite: {value}")
+        value = f"{value:.4g}"
+    text = str(value)
+    if not text.strip() or text.lower() in ("nan", "inf", "-inf", "none"):
+        raise ValueError(f"{key} is {text!r}: record a number or a word")
+    return text
+
+
 class Report:
     """Collects the files one example writes into its output folder.
 
@@ -81,6 +116,7 @@ class Report:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._values = {}
         self._timings = {}
+        self._claims = {}
 
     def path(self, filename):
         return self.folder / filename
@@ -101,12 +137,13 @@ class Report:
         | --- | --- |
         | BN | 0.50 |
         """
-        lines = ["| " + " | ".join(header) + " |",
+        lines = ["| " + " | ".join(escape(h) for h in header) + " |",
                  "| " + " | ".join("---" for _ in header) + " |"]
         for row in rows:
             if len(row) != len(header):
                 raise ValueError(f"row {row!r} does not match {header!r}")
-            lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+            lines.append("| " + " | ".join(escape(cell) for cell in row)
+                         + " |")
         path = self.path(f"{name}.md")
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
@@ -115,9 +152,54 @@ class Report:
         """Record numbers for the prose; floats are written with 4 digits.
 
         Pages show them with ``{{ <example>.<key> }}``, so every number in
-        the text comes out of this run. A string is kept as written.
+        the text comes out of this run. A string is kept as written; None,
+        a bool, NaN or infinity is refused.
         """
         self._write("values.json", self._values, values)
+
+    def claim(self, name, holds, evidence):
+        """Record whether a sentence a page states holds in this run.
+
+        A page puts ``{{ claim <example>.<name> }}`` after the sentence.
+        ``holds`` is this run's verdict on it, ``evidence`` the numbers it
+        was decided on (``{label: value}``): the claims page shows both,
+        and a full-size build fails, naming the sentence and the evidence,
+        when a claim it states does not hold.
+
+        >>> import tempfile
+        >>> report = Report("demo", tempfile.mkdtemp())
+        >>> report.claim("bn_faster", 120 < 300,
+        ...              {"steps with BN": 120, "steps without": 300})
+        >>> print(report.path("claims.json").read_text())
+        {
+          "bn_faster": {
+            "evidence": [
+              [
+                "steps with BN",
+                "120"
+              ],
+              [
+                "steps without",
+                "300"
+              ]
+            ],
+            "holds": true
+          }
+        }
+        """
+        if not name.isidentifier():
+            raise ValueError(f"claim name {name!r} is not an identifier")
+        if not isinstance(holds, bool):
+            holds = bool(holds)  # e.g. a numpy or torch boolean
+        if not evidence:
+            raise ValueError(f"claim {name}: give the numbers it rests on")
+        self._claims[name] = {
+            "holds": holds,
+            "evidence": [[str(label), _format(label, value)]
+                         for label, value in evidence.items()]}
+        self.path("claims.json").write_text(
+            json.dumps(self._claims, indent=2, sort_keys=True) + "\n",
+            encoding="utf-8")
 
     def timings(self, **values):
         """Like ``values``, for measurements of time, which no two runs
@@ -128,11 +210,7 @@ class Report:
 
     def _write(self, filename, store, values):
         for key, value in values.items():
-            if isinstance(value, float):
-                if not math.isfinite(value):
-                    raise ValueError(f"{key} is not finite: {value}")
-                value = f"{value:.4g}"
-            store[key] = str(value)
+            store[key] = _format(key, value)
         self.path(filename).write_text(
             json.dumps(store, indent=2, sort_keys=True) + "\n",
             encoding="utf-8")
