@@ -444,8 +444,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"{where}:{placeholder.line}: no value "
                     f"{placeholder.example}.{placeholder.key} (values of "
                     f"{placeholder.example}: {known})") from None
-            if ACTIVE & set(value) or value.strip().lower() in (
-                    "", "nan", "none", "inf", "-inf"):
+            if ACTIVE & set(value) or value.strip() in (
+                    "", "nan", "NaN", "None", "inf", "-inf"):
                 raise PluginError(
                     f"{where}:{placeholder.line}: value "
                     f"{placeholder.example}.{placeholder.key} is "

@@ -92,7 +92,7 @@ def _format(key, value):
             raise ValueError(f"{key} is not finite: {value}")
         value = f"{value:.4g}"
     text = str(value)
-    if not text.strip() or text.lower() in ("nan", "inf", "-inf", "none"):
+    if not text.strip() or text in ("nan", "NaN", "inf", "-inf", "None"):
         raise ValueError(f"{key} is {text!r}: record a number or a word")
     return text
 
