@@ -126,7 +126,10 @@ class Execution:
 
     def run(self):
         """Execute every cell; raises nbclient's errors."""
-        from jupyter_client.manager import KernelManager
+        # The asynchronous manager: nbclient then notices within a second
+        # that a kernel died (stop() kills it), instead of blocking on it.
+        from jupyter_client.manager import AsyncKernelManager as KernelManager
+        from jupyter_core.utils import run_sync
         from nbclient import NotebookClient
 
         if sys.platform.startswith("linux"):
@@ -167,7 +170,7 @@ class Execution:
                 self._manager = None
             try:
                 if manager.has_kernel:
-                    manager.shutdown_kernel(now=True)
+                    run_sync(manager.shutdown_kernel)(now=True)
             except Exception:  # already dead: nothing to clean
                 pass
             forget_connection_file()

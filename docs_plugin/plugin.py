@@ -24,10 +24,14 @@ message saying what and where; nothing half-built is published.
 """
 
 import contextlib
+import html
 import json
 import logging
+import os
 import posixpath
 import re
+import secrets
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -36,6 +40,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File
+from mkdocs.utils import CountHandler
 
 from docs_plugin import settings, syntax
 from docs_plugin.kernel import to_notebook
@@ -71,8 +76,39 @@ class ExamplesConfig(Config):
 
 
 class ExamplesPlugin(BasePlugin[ExamplesConfig]):
+    command = "build"
+
+    def on_startup(self, *, command, dirty):
+        self.command = command
+
+    @property
+    def serving(self):
+        return self.command == "serve"
+
     def on_config(self, config):
         self.root = Path(config.config_file_path).resolve().parent
+        if self.serving:
+            # A forgiving serve: a failing example or a broken link shows
+            # on its page and in the log, and the server keeps serving
+            # (with `strict: true` mkdocs would stop answering until the
+            # error is fixed). `mkdocs build` stays strict. mkdocs counts
+            # warnings for strict mode with a handler it attached before
+            # this event; detach it.
+            config.strict = False
+            logger = logging.getLogger("mkdocs")
+            for handler in list(logger.handlers):
+                if isinstance(handler, CountHandler):
+                    logger.removeHandler(handler)
+        else:
+            # Write the site into a fresh folder beside the real one and
+            # swap it in when the build succeeds (on_post_build): a failed
+            # build leaves the last good site as it was.
+            self.warnings = _Count()
+            logging.getLogger("mkdocs").addHandler(self.warnings)
+            self.site_dir = Path(config.site_dir).resolve()
+            self.staging = self.site_dir.with_name(
+                f".{self.site_dir.name}.building-{secrets.token_hex(4)}")
+            config.site_dir = str(self.staging)
         try:
             self.settings = settings.Settings.from_env()
         except settings.SettingError as error:
@@ -149,7 +185,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         try:
             runs = self.runner.run_all(
                 self.examples, chosen.jobs, only=only,
-                force=lambda name: settings.matches(name, chosen.rerun))
+                force=lambda name: settings.matches(name, chosen.rerun),
+                keep_going=self.serving)
         except ExampleError as error:
             if only is not None and "not selected to run" in str(error):
                 raise PluginError(
@@ -157,8 +194,14 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"{mode} mode) or include it in DOCS_ONLY") from None
             raise PluginError(str(error)) from None
         except Interrupted as error:
+            # One line, no traceback; nothing half-built is left behind.
+            self.on_build_error(error)
             log.error(str(error))
             raise SystemExit(130) from None
+        self.failures = dict(self.runner.errors)
+        for name, error in self.failures.items():
+            log.error(f"{error}\n(serving on: the pages that use {name} "
+                      "show this error until it is fixed)")
         for name, run in runs.items():
             how = "cached" if run.cached else "ran"
             log.info(f"example {name}: {how}, {run.seconds:.1f} s")
@@ -206,6 +249,18 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             files.append(File.generated(
                 config, f"downloads/{name}.ipynb",
                 content=nbformat.writes(to_notebook(example.path))))
+        for name, error in self.failures.items():
+            # Serving only: the failed example's page shows its notebook up
+            # to the failing cell, under an error card (on_page_content).
+            failed = self.runner.base / "failed"
+            notebook = failed / "gallery" / f"{name}.ipynb"
+            notebook.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(error.notebook or nbformat.v4.new_notebook(),
+                           notebook)
+            files.append(File(
+                f"gallery/{name}.ipynb", src_dir=str(failed),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls))
         files.append(File.generated(config, GALLERY_NAV,
                                     content=self._gallery_index()))
         files.append(File.generated(config, "timings.md",
@@ -228,9 +283,28 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_post_build(self, config):
         self._release()
+        if self.serving:
+            return
+        logging.getLogger("mkdocs").removeHandler(self.warnings)
+        if config.strict and self.warnings.count:
+            # mkdocs aborts a strict build with warnings after this event:
+            # the site must not be published.
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return
+        if self.staging.is_dir():
+            old = self.site_dir.with_name(
+                f".{self.site_dir.name}.old-{secrets.token_hex(4)}")
+            if self.site_dir.exists():
+                os.replace(self.site_dir, old)
+            os.replace(self.staging, self.site_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            config.site_dir = str(self.site_dir)
 
     def on_build_error(self, error):
         self._release()
+        if not self.serving:
+            logging.getLogger("mkdocs").removeHandler(self.warnings)
+            shutil.rmtree(self.staging, ignore_errors=True)
 
     # -- claims ------------------------------------------------------------
 
@@ -253,6 +327,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             for placeholder in found:
                 if placeholder.kind != "claim":
                     continue
+                if placeholder.example in self.failures:
+                    continue  # serving: its page shows the failure instead
                 claim = self.claims.get(placeholder.example, {}).get(
                     placeholder.key)
                 if claim is None:
@@ -358,6 +434,10 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 lines.append("")
             lines.append(f"    {example.summary}")
             lines.append("")
+        for name in self.failures:
+            example = next(e for e in self.examples if e.name == name)
+            lines += [f"-   **[{example.title}]({name}.ipynb)**", "",
+                      "    **This example failed in this build.**", ""]
         lines += ["</div>", ""]
         return "\n".join(lines)
 
@@ -409,8 +489,16 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             found = syntax.placeholders(markdown, where)
         except syntax.SyntaxProblem as error:
             raise PluginError(str(error)) from None
+        used = self._examples_used(markdown, found)
+        failed = [name for name in used if name in self.failures]
+        stale = [name for name in used
+                 if name in self.runs and self.runs[name].stale]
+        if failed:
+            markdown = self._without_failed(markdown, failed)
+            found = syntax.placeholders(markdown, where)
         markdown = self._point_includes_at_entries(markdown, where, config)
         markdown = self._substitute_values(markdown, where, found)
+        markdown = self._cards(failed, stale) + markdown
         to_claims = posixpath.relpath(
             CLAIMS_PAGE, posixpath.dirname(page.file.src_uri) or ".")
         for placeholder in found:
@@ -428,12 +516,69 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             markdown = markdown.replace(placeholder.text, mark, 1)
         return markdown
 
+    def _examples_used(self, markdown, found):
+        """Names of the examples whose outputs a page uses, in order."""
+        names = [p.example for p in found]
+        names += [name for name, _ in syntax.figures(markdown)]
+        names += [i.path.partition("/")[0] for i in syntax.includes(markdown)]
+        known = {e.name for e in self.examples}
+        return [n for n in dict.fromkeys(names) if n in known]
+
+    def _without_failed(self, markdown, failed):
+        """Serving: a failed example's figures, tables, numbers and claims
+        replaced by a short note (its card, at the top, says why)."""
+        lines = markdown.split("\n")
+        for include in syntax.includes(markdown):
+            name = include.path.partition("/")[0]
+            if name in failed:
+                lines[include.line - 1] = (
+                    f"{include.indent}*(table {include.path} missing: "
+                    f"example {name} failed, see above)*")
+        markdown = "\n".join(lines)
+        for name in failed:
+            markdown = re.sub(
+                r"!\[[^\]]*\]\(generated/" + re.escape(name) + r"/[^)]*\)",
+                f"*(figure missing: example {name} failed, see above)*",
+                markdown)
+            markdown = re.sub(
+                r"\{\{\s*(?:claim\s+)?" + re.escape(name) + r"\.\w+\s*\}\}",
+                "**⚠**", markdown)
+        return markdown
+
+    def _cards(self, failed, stale):
+        """Admonitions at the top of a page: failed examples (serving) and
+        out-of-date results (DOCS_EXECUTE=false or DOCS_ONLY)."""
+        cards = []
+        for name in failed:
+            message = str(self.failures[name])
+            cards += [f'!!! failure "Example {name} failed"',
+                      "",
+                      f"    The figures, tables and numbers of `{name}` on "
+                      "this page are missing until it runs again. What it "
+                      "reported:",
+                      "",
+                      '    <pre class="example-error">'
+                      + html.escape(message).replace("\n", "&#10;")
+                      + "</pre>", ""]
+        for name in stale:
+            cards += [f'!!! warning "Out-of-date results of {name}"', "",
+                      f"    This page shows the last results of `{name}`, "
+                      f"but {self.runs[name].stale}: it was not run again "
+                      "because `DOCS_EXECUTE` or `DOCS_ONLY` said not to.",
+                      ""]
+        return "\n".join(cards) + ("\n" if cards else "")
+
     def _substitute_values(self, markdown, where, found):
         """``markdown`` with every ``{{ example.key }}`` replaced by its
         value (claims are left as they are)."""
         lines = markdown.split("\n")
         for placeholder in found:
             if placeholder.kind != "value":
+                continue
+            if placeholder.example in self.failures:
+                line = lines[placeholder.line - 1]
+                lines[placeholder.line - 1] = line.replace(
+                    placeholder.text, "**⚠**", 1)
                 continue
             try:
                 value = self.values[placeholder.example][placeholder.key]
@@ -499,14 +644,24 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                                       f"not found in {include.path}")
         return "\n".join(lines)
 
-    def on_page_content(self, html, page, config, files):
+    def on_page_content(self, content, page, config, files):
         src = page.file.src_path
         if not (src.startswith("gallery/") and src.endswith(".ipynb")):
-            return html
+            return content
         name = Path(src).stem
         for loader in CDN_LOADERS:
-            html = re.sub(loader, "", html, flags=re.S | re.I)
+            content = re.sub(loader, "", content, flags=re.S | re.I)
+        if name in self.failures:
+            return ('<div class="admonition failure"><p class="admonition-'
+                    f'title">Example {name} failed</p><pre class="example-'
+                    f'error">{html.escape(str(self.failures[name]))}</pre>'
+                    "</div>" + content)
         run = self.runs[name]
+        if run.stale:
+            content = ('<div class="admonition warning"><p class="admonition-'
+                       f'title">Out-of-date results of {name}</p><p>These '
+                       f"outputs are from an older run: {html.escape(run.stale)}"
+                       ".</p></div>" + content)
         bar = (
             '<div class="example-downloads">'
             f'<a class="md-button" href="../../downloads/{name}.py" download>'
@@ -516,7 +671,18 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             f"<span>Ran in {run.seconds:.1f} s at build time; run it "
             f"yourself with <code>python examples/{name}.py</code>."
             "</span></div>")
-        return bar + html
+        return bar + content
+
+
+class _Count(logging.Handler):
+    """Counts warnings and errors, as mkdocs does for --strict."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += 1
 
 
 def claim_anchor(example, name):
@@ -557,3 +723,4 @@ def sentence_of(markdown, line, marker):
     stop = re.match(r"[.!?:;,)]*", after).group(0)
     sentence = re.sub(r"\{\{\s*claim\s+[\w.]+\s*\}\}", "", sentence)
     return (sentence + stop).strip()
+

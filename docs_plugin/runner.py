@@ -499,7 +499,8 @@ class Runner:
         """Return the example's Run, executing it only if needed."""
         return self.run_all([example], force=force)[example.name]
 
-    def run_all(self, examples, jobs=1, force=False, only=None):
+    def run_all(self, examples, jobs=1, force=False, only=None,
+                keep_going=False):
         """Runs of all ``examples`` (a dict by name, in their order).
 
         An example runs when its cached result is missing, damaged or not
@@ -509,28 +510,35 @@ class Runner:
         the longest first (by their last measured time; with none, those
         that import one of ``slow_imports`` first); then the examples that
         measure time run one by one, alone. The first failure stops new
-        runs and is raised once the running ones end. Ctrl-C stops the
-        running kernels at once and raises ``Interrupted``.
+        runs and is raised once the running ones end; with ``keep_going``
+        every example runs, and the failures are left in ``self.errors``
+        (by name) instead. Ctrl-C stops the running kernels at once and
+        raises ``Interrupted``.
         """
         force = force if callable(force) else (lambda name, f=force: f)
         only = only or (lambda name: True)
         self.cache.clean({e.name for e in examples})
         times = self.cache.times()
-        runs, todo = {}, []
+        runs, todo, unrunnable = {}, [], []
         for example in examples:
             run, reason = self.status(example)
             if run and not reason and not force(example.name):
                 runs[example.name] = run
             elif not only(example.name):
                 if run is None:
-                    raise ExampleError(
+                    error = ExampleError(
                         f"{example.name} is not selected to run and has no "
                         f"cached result ({reason})", example)
+                    if not keep_going:
+                        raise error
+                    unrunnable.append(error)
+                    continue
                 runs[example.name] = run
             else:
                 if reason and run is None and "never run" not in reason:
-                    self.warn(f"example {example.name}: {reason}; running "
-                              "it again")
+                    # Healed by running again: worth saying, not failing.
+                    self.log(f"example {example.name}: {reason}; running "
+                             "it again")
                 todo.append(example)
 
         def expected(example):
@@ -549,7 +557,9 @@ class Runner:
         # machine's core count or DOCS_JOBS (float sums depend on how a
         # reduction is split between threads).
         threads = 1
-        errors = []
+        errors = list(unrunnable)
+        self.errors = {}
+        self._keep_going = keep_going
         self._interrupted.clear()
         start = time.perf_counter()
         with self._interrupt_handler():
@@ -560,20 +570,23 @@ class Runner:
         if self._interrupted.is_set():
             raise Interrupted("interrupted: stopped the running examples; "
                               "the next build runs what did not finish")
-        if errors:
+        if errors and not keep_going:
             first = min(errors, key=lambda e: [x.name for x in examples]
                         .index(e.example.name))
             raise first
-        return {e.name: runs[e.name] for e in examples}
+        self.errors = {e.example.name: e for e in errors}
+        return {e.name: runs[e.name] for e in examples if e.name in runs}
 
     def _pool(self, examples, jobs, threads, runs, errors):
-        if not examples or errors or self._interrupted.is_set():
+        if not examples or self._interrupted.is_set() or (
+                errors and not self._keep_going):
             return
         queue = list(examples)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             pending = set()
             while queue or pending:
-                while (queue and len(pending) < jobs and not errors
+                while (queue and len(pending) < jobs
+                       and not (errors and not self._keep_going)
                        and not self._interrupted.is_set()):
                     example = queue.pop(0)
                     pending.add(pool.submit(self._one, example, threads,

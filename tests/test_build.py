@@ -2,13 +2,11 @@
 build must fail loudly instead of publishing something wrong."""
 
 import json
-import os
 import re
-import shutil
 
 import pytest
 
-from conftest import ROOT, fast_env, mkdocs_build
+from conftest import ROOT
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
@@ -91,51 +89,6 @@ def test_timings_page_lists_every_example(site):
 
 
 # --- failing loudly -----------------------------------------------------------
-
-TINY_EXAMPLE = """\
-# %% [markdown]
-# # Tiny
-#
-# A tiny example for the build tests.
-
-# %%
-import matplotlib.pyplot as plt
-from snippets.support.report import Report
-
-report = Report("tiny")
-fig, ax = plt.subplots()
-ax.plot(range(30), [i * i for i in range(30)])
-report.figure(fig, "curve")
-report.values(answer=42)
-{extra}
-"""
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    """A minimal project using the real mkdocs.yml and plugin."""
-    config = (ROOT / "mkdocs.yml").read_text()
-    nav = "nav:\n  - Home: index.md\n  - Gallery: gallery/index.md\n" \
-          "  - Execution times: timings.md\n  - Claims: claims.md\n"
-    config = re.sub(r"^nav:\n(?:  .*\n)+", nav, config, flags=re.M)
-    (tmp_path / "mkdocs.yml").write_text(config)
-    shutil.copytree(ROOT / "docs/assets", tmp_path / "docs/assets")
-    os.symlink(ROOT / "node_modules", tmp_path / "node_modules")
-    (tmp_path / "examples").mkdir()
-
-    def build(page="# Home\n\nThe answer is {{ tiny.answer }}.\n", extra="",
-              **env):
-        (tmp_path / "docs/index.md").write_text(page)
-        (tmp_path / "examples/tiny.py").write_text(
-            TINY_EXAMPLE.format(extra=extra))
-        shutil.rmtree(tmp_path / "site", ignore_errors=True)
-        result = mkdocs_build(tmp_path / "site", cwd=tmp_path,
-                              config=str(tmp_path / "mkdocs.yml"),
-                              env=fast_env(**env))
-        return result, tmp_path / "site"
-
-    return build
-
 
 def test_tiny_project_builds(tiny):
     result, site = tiny()

@@ -1,0 +1,384 @@
+"""The build under faults: each case is a small project built in fast mode
+in a temporary folder, with a time limit. Nothing here may leave a kernel,
+a temporary folder or a half-written site behind."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON, fast_env
+
+SLOW = """\
+# %% [markdown]
+# # Slow
+#
+# Starts, says so, then waits.
+
+# %%
+import os, time
+from pathlib import Path
+Path(os.environ["DOCS_OUTPUT_DIR"], "started").write_text(str(os.getpid()))
+time.sleep(float(os.environ.get("SLOW_SECONDS", "60")))
+Path(os.environ["DOCS_OUTPUT_DIR"], "done.txt").write_text("done")
+"""
+
+
+def processes_under(folder):
+    """PIDs of processes whose working directory is inside ``folder``
+    (the kernels of that project's examples run in their cache entry)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(folder)) and int(proc.name) != os.getpid():
+            found.append(int(proc.name))
+    return found
+
+
+def entries(root):
+    return sorted(p.name for p in (root / ".cache/examples/fast/entries")
+                  .iterdir()) if (root / ".cache/examples/fast/entries") \
+        .is_dir() else []
+
+
+def start_build(tiny, flag_dir, **env):
+    root = tiny.root
+    env = fast_env(FLAG_DIR=str(flag_dir), **env)
+    return subprocess.Popen(
+        [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
+         str(root / "site")], cwd=root, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for_start(root, process, timeout=120):
+    """Wait until the slow example's kernel runs; return its PID."""
+    deadline = time.monotonic() + timeout
+    pattern = ".cache/examples/fast/entries/slow.*/outputs/started"
+    while not list(root.glob(pattern)):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "slow never started"
+        time.sleep(0.1)
+    time.sleep(0.2)  # the PID is written
+    return int(next(root.glob(pattern)).read_text())
+
+
+@pytest.fixture
+def slow_project(tiny, tmp_path_factory):
+    """The tiny project plus a slow example; a flag folder it signals in."""
+    (tiny.root / "examples/slow.py").write_text(SLOW)
+    result, _ = tiny(SLOW_SECONDS="0")  # builds tiny (and slow) once
+    assert result.returncode == 0, result.stderr[-3000:]
+    cache = tiny.root / ".cache/examples/fast"
+    (cache / "records/slow.json").unlink()  # slow is not cached
+    for entry in (cache / "entries").glob("slow.*"):
+        shutil.rmtree(entry)
+    return tiny, tmp_path_factory.mktemp("flags")
+
+
+# --- a failing example, a failed build -------------------------------------
+
+def test_a_failed_build_keeps_the_last_good_site(tiny):
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    good = (site / "index.html").read_text()
+    result, _ = tiny(extra="x = 1\nraise RuntimeError('boom in tiny')",
+                     clean=False)
+    assert result.returncode != 0
+    message = result.stderr
+    assert "example" in message and "tiny.py failed" in message
+    assert "raise RuntimeError('boom in tiny')" in message  # the cell
+    assert "RuntimeError: boom in tiny" in message           # the error
+    assert (site / "index.html").read_text() == good
+    assert not list(site.parent.glob(".site.*")), "staging folder left"
+
+
+# --- interruptions -----------------------------------------------------------
+
+def test_ctrl_c_stops_running_kernels_at_once(slow_project):
+    tiny, flags = slow_project
+    build = start_build(tiny, flags)
+    wait_for_start(tiny.root, build)
+    start = time.monotonic()
+    os.killpg(build.pid, signal.SIGINT)  # Ctrl-C: the whole process group
+    _, stderr = build.communicate(timeout=60)
+    assert time.monotonic() - start < 15, "the build waited for the cell"
+    assert build.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr and "ZMQError" not in stderr
+    errors = [line for line in stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "interrupted" in errors[0], stderr[-2000:]
+    time.sleep(2)
+    assert processes_under(tiny.root) == [], "a kernel outlived the build"
+    assert not list(tiny.root.glob(".site.*")), "staging folder left"
+    assert all(not e.startswith("slow.") for e in entries(tiny.root))
+    # The next build runs exactly what did not finish.
+    result = subprocess.run(
+        [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
+         str(tiny.root / "site")], cwd=tiny.root, capture_output=True,
+        text=True, env=fast_env(FLAG_DIR=str(flags), SLOW_SECONDS="0"),
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running slow.py" in result.stderr
+    assert "running tiny.py" not in result.stderr
+
+
+def test_sigkill_of_the_build_leaves_no_kernel_behind(slow_project):
+    tiny, flags = slow_project
+    build = start_build(tiny, flags)
+    kernel = wait_for_start(tiny.root, build)
+    os.kill(build.pid, signal.SIGKILL)
+    build.communicate(timeout=30)
+    deadline = time.monotonic() + 15  # kernels poll their parent each second
+    while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not Path(f"/proc/{kernel}").exists(), "the kernel survived"
+    assert processes_under(tiny.root) == []
+    # No connection file (it holds the kernel's key) survives either.
+    assert not list((tiny.root / ".cache").rglob("*kernel*.json"))
+    # The next build cleans what the killed one left and runs slow again.
+    result = subprocess.run(
+        [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
+         str(tiny.root / "site")], cwd=tiny.root, capture_output=True,
+        text=True, env=fast_env(FLAG_DIR=str(flags), SLOW_SECONDS="0"),
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running slow.py" in result.stderr
+    assert "running tiny.py" not in result.stderr
+    assert sorted(e.split(".")[0] for e in entries(tiny.root)) == \
+        ["slow", "tiny"]
+
+
+# --- a damaged cache ------------------------------------------------------------
+
+def record(root, name="tiny"):
+    path = root / f".cache/examples/fast/records/{name}.json"
+    return path, json.loads(path.read_text())
+
+
+def outputs(root, name="tiny"):
+    _, data = record(root, name)
+    return root / ".cache/examples/fast/entries" / data["entry"] / "outputs"
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:50])
+
+
+@pytest.mark.parametrize("damage, expected", [
+    (lambda root: truncate(outputs(root) / "curve.svg"), "curve.svg"),
+    (lambda root: (outputs(root) / "curve.svg").unlink(), "curve.svg"),
+    (lambda root: (outputs(root) / "values.json").unlink(), "values.json"),
+    (lambda root: (outputs(root) / "t.md").write_text("| forged |\n"),
+     "t.md"),
+    (lambda root: truncate(record(root)[0]), "record"),
+])
+def test_a_damaged_cache_is_noticed_and_healed(tiny, damage, expected):
+    extra = 'report.table("t", ["a"], [["1"]])'
+    page = '# Home\n\n{{ tiny.answer }}\n\n--8<-- "tiny/t.md"\n'
+    result, site = tiny(page=page, extra=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    damage(tiny.root)
+    result, site = tiny(page=page, extra=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert re.search(r"example tiny: .*" + re.escape(expected)
+                     + r".*running it again", result.stderr), \
+        result.stderr[-2000:]
+    assert "running tiny.py" in result.stderr
+    ET.parse(site / "generated/tiny/curve.svg")  # whole again
+    html = (site / "index.html").read_text()
+    assert "forged" not in html and "<td>1</td>" in html and "42" in html
+
+
+# --- data, DOCS_EXECUTE=false -----------------------------------------------------
+
+def test_changed_data_reruns_the_examples_that_read_it(tiny, tmp_path):
+    data = tmp_path / "labels.txt"
+    data.write_text("0 1 2\n")
+    extra = ("from snippets.support import data as d\n"
+             f"d._note_reads([{str(data)!r}])\n"
+             f"report.values(labels=open({str(data)!r}).read().split()[-1])")
+    page = "# Home\n\nLast label: {{ tiny.labels }}.\n"
+    result, site = tiny(page=page, extra=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    result, site = tiny(page=page, extra=extra)
+    assert "running tiny.py" not in result.stderr  # unchanged: cached
+    data.write_text("0 1 7\n")
+    result, site = tiny(page=page, extra=extra)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running tiny.py" in result.stderr
+    assert "Last label: 7." in (site / "index.html").read_text()
+
+
+def test_serving_stale_results_is_loud(tiny):
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    # The example changes; with execution off its old result is all there
+    # is: the strict build refuses to publish it, saying why.
+    result, site = tiny(extra="report.values(other=1)",
+                        DOCS_EXECUTE="false")
+    assert result.returncode != 0
+    assert "serving an out-of-date result" in result.stderr
+    assert not (site / "index.html").exists()
+    # Without strict (as `mkdocs serve` is), the page says so too.
+    config = tiny.root / "mkdocs.yml"
+    config.write_text(config.read_text().replace("strict: true",
+                                                 "strict: false"))
+    result = subprocess.run(
+        [PYTHON, "-m", "mkdocs", "build", "-d", str(site)], cwd=tiny.root,
+        env=fast_env(DOCS_EXECUTE="false"), capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "serving an out-of-date result" in result.stderr
+    html = (site / "index.html").read_text()
+    assert "Out-of-date results of tiny" in html
+
+
+# --- two builds at once -----------------------------------------------------------
+
+def test_two_builds_at_once_in_one_checkout(slow_project):
+    tiny, flags = slow_project
+    first = start_build(tiny, flags, SLOW_SECONDS="4")
+    wait_for_start(tiny.root, first)
+    second = subprocess.Popen(
+        [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
+         str(tiny.root / "site2")], cwd=tiny.root,
+        env=fast_env(FLAG_DIR=str(flags), SLOW_SECONDS="4"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, first_err = first.communicate(timeout=300)
+    _, second_err = second.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-3000:]
+    assert second.returncode == 0, second_err[-3000:]
+    assert "another build is using" in second_err  # it waited its turn
+    assert "running slow.py" not in second_err  # and found it done
+    for site in ("site", "site2"):
+        assert (tiny.root / site / "generated/slow/done.txt").read_text() \
+            == "done"
+    _, data = record(tiny.root, "slow")
+    assert data["files"] and len(entries(tiny.root)) == 2
+
+
+# --- writes outside the output folder ------------------------------------------------
+
+def test_writes_outside_the_output_folder_are_reported(tiny, tmp_path):
+    stray = tmp_path / "stray-outside.txt"
+    extra = (f"open({str(stray)!r}, 'w').write('x')\n"
+             "open('relative.txt', 'w').write('x')\n"
+             f"open({str(tiny.root / 'docs' / 'stray.md')!r}, 'w')"
+             ".write('# x')")
+    result, _ = tiny(extra=extra)
+    assert result.returncode != 0  # a warning, in a strict build
+    assert "example tiny wrote outside its output folder" in result.stderr
+    for name in (str(stray), "relative.txt", "stray.md"):
+        assert name in result.stderr, name
+    (tiny.root / "docs" / "stray.md").unlink()
+
+
+# --- offline, determinism -------------------------------------------------------------
+
+def test_the_build_runs_without_any_network(tiny):
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot create a network namespace here (needs root "
+                    f"and unshare): {probe.stderr.decode().strip()}")
+    result, _ = tiny()  # writes the project
+    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.rmtree(tiny.root / ".cache")  # so that the example runs again
+    env = fast_env()
+    result = subprocess.run(
+        ["unshare", "-n", "--", PYTHON, "-m", "mkdocs", "build", "--strict",
+         "-d", str(tiny.root / "site")], cwd=tiny.root, env=env,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running tiny.py" in result.stderr
+    assert "The answer is 42." in (tiny.root / "site/index.html").read_text()
+
+
+def test_two_clean_builds_are_identical(tiny):
+    runs = []
+    for _ in range(2):
+        for cache in (tiny.root / ".cache",):
+            subprocess.run(["rm", "-rf", str(cache)], check=True)
+        result, site = tiny(extra='report.table("t", ["a"], [["1.5"]])')
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append({p.relative_to(site).as_posix(): p.read_bytes()
+                     for p in (site / "generated").rglob("*")
+                     if p.is_file()})
+        runs[-1]["index.html"] = (site / "index.html").read_bytes()
+    assert runs[0] == runs[1]
+
+
+# --- a forgiving serve ------------------------------------------------------------
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return None, ""
+
+
+def test_serve_shows_a_failing_example_and_recovers(tiny):
+    """While serving, a failing example is an error card on its pages, the
+    server keeps serving, and fixing the example recovers without a
+    restart; `mkdocs build --strict` fails on the same example."""
+    broken = "raise RuntimeError('boom while serving')"
+    result, _ = tiny(extra=broken)
+    assert result.returncode != 0 and "boom while serving" in result.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=tiny.root, env=fast_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        status, home = fetch(base)
+        while status != 200 and time.monotonic() < deadline:
+            assert server.poll() is None, server.communicate()[1][-3000:]
+            time.sleep(0.5)
+            status, home = fetch(base)
+        assert status == 200
+        assert "Example tiny failed" in home
+        assert "RuntimeError: boom while serving" in home
+        status, gallery = fetch(base + "gallery/tiny/")
+        assert status == 200 and "Example tiny failed" in gallery
+        # Fix the example: the server rebuilds and the number is back.
+        (tiny.root / "examples/tiny.py").write_text(
+            (tiny.root / "examples/tiny.py").read_text().replace(broken, ""))
+        deadline = time.monotonic() + 180
+        while "The answer is 42." not in home:
+            assert time.monotonic() < deadline, "never recovered"
+            assert server.poll() is None, server.communicate()[1][-3000:]
+            time.sleep(1)
+            _, home = fetch(base)
+        assert "Example tiny failed" not in home
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.communicate(timeout=60)
+    time.sleep(2)
+    assert processes_under(tiny.root) == []
