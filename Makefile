@@ -9,28 +9,42 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve build test setup system
+# Where a network namespace can be made (as root), the tests run with no
+# network at all but loopback: nothing the site builds or tests may need it.
+OFFLINE := $(shell unshare -n ip link set lo up 2>/dev/null && \
+             echo "TESTS_OFFLINE=1 unshare -n -- sh -c 'ip link set lo up \
+             && exec \"\$$@\"' offline")
 
-serve: setup
+.PHONY: serve build test setup setup-build data browser
+
+serve: setup-build
 	$(BIN)/mkdocs serve
 
-build: setup
+build: setup-build
 	$(BIN)/mkdocs build
 
 test: setup
-	$(BIN)/python -m pytest
+	$(OFFLINE) $(BIN)/python -m pytest
 
-setup: system $(VENV)/.installed node_modules/.installed
+# Building needs the data, Python packages and KaTeX; the tests also need a
+# browser.
+setup-build: data $(VENV)/.installed node_modules/.installed
+setup: setup-build browser
 
-# Debian/Ubuntu packages: Fashion-MNIST for offline use, Chromium for the
-# browser tests (CHROMIUM=/path/to/chrome uses another one). Skipped when
-# both are already there.
-system:
-	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
-	    || ! command -v "$${CHROMIUM:-chromium}" >/dev/null; then \
-	  echo "Installing Debian packages: dataset-fashion-mnist chromium"; \
+# Debian/Ubuntu's Fashion-MNIST, for offline use (skipped when present).
+data:
+	@if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; \
+	then \
+	  echo "Installing Debian's dataset-fashion-mnist"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq dataset-fashion-mnist chromium; \
+	  $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	fi
+
+# Chromium for the browser tests (CHROMIUM=/path/to/chrome uses another one).
+browser:
+	@if ! command -v "$${CHROMIUM:-chromium}" >/dev/null; then \
+	  echo "Installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 $(VENV)/.installed: requirements.txt pyproject.toml
