@@ -257,3 +257,12 @@ def test_table_cells_stay_text(tiny):
     html = (site / "index.html").read_text()
     assert "<td>BatchNorm2d *</td>" in html
     assert "<td>x|y</td>" in html and "<td>&lt;1e-5</td>" in html
+
+
+def test_a_missing_file_in_a_block_include_names_its_line(tiny):
+    page = "# Home\n\nText.\n\n--8<--\ntiny/absent.md\n--8<--\n"
+    result, _ = tiny(page=page)
+    assert result.returncode != 0
+    assert "index.md:6: included file tiny/absent.md not found" in \
+        result.stderr
+    assert "Traceback" not in result.stderr
