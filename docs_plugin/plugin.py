@@ -23,7 +23,9 @@ from ``settings.py``. Anything missing or failing stops the build with a
 message saying what and where; nothing half-built is published.
 """
 
+import base64
 import contextlib
+import hashlib
 import html
 import json
 import logging
@@ -42,8 +44,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File
 from mkdocs.utils import CountHandler
 
-from docs_plugin import settings, syntax
-from docs_plugin.kernel import to_notebook
+from docs_plugin import downloads, settings, syntax
 from docs_plugin.runner import (ExampleError, Interrupted, Runner, discover,
                                 local_imports)
 
@@ -56,7 +57,9 @@ CDN_LOADERS = [
     r'<script type="module">(?:(?!</script>).)*?mermaid'
     r"(?:(?!</script>).)*</script>",
 ]
+STYLE = re.compile(r'<style type="text/css">.*?</style>', re.S)
 GALLERY_NAV = "gallery/index.md"
+ZIP = "downloads/bn-examples.zip"
 CLAIMS_PAGE = "claims.md"
 # Characters that would make a value Markdown instead of text.
 ACTIVE = set("*|<>[]`")
@@ -73,6 +76,9 @@ class ExamplesConfig(Config):
     # these (directly or not) are taken to be the long ones: they start
     # first, so that no long example starts last.
     slow_imports = opt.Type(list, default=[])
+    # "Open in Colab" links (when repo_url is a GitHub repository) open the
+    # notebooks from this branch, which the Pages workflow publishes.
+    colab_branch = opt.Type(str, default="notebooks")
 
 
 class ExamplesPlugin(BasePlugin[ExamplesConfig]):
@@ -152,7 +158,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         for folder in sorted(str(f) for f in watched):
             if folder not in config.watch:
                 config.watch.append(folder)
-        config.nav = self._gallery_nav(config.nav)
+        config.nav = self._gallery_nav(config.nav, config.docs_dir)
         katex = self.root / self.config.katex_dir
         if not (katex / "katex.min.js").is_file():
             raise PluginError(
@@ -160,16 +166,72 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 " so that math renders without a CDN")
         return config
 
-    def _gallery_nav(self, nav):
-        """Expand the nav entry for the gallery into one item per example."""
+    def _gallery_nav(self, nav, docs_dir):
+        """Expand the nav entry for the gallery: the index, then one section
+        per page (in nav order) with the examples that page uses first."""
+        self.sections = self._sections(nav, docs_dir)
         pages = [GALLERY_NAV] + [
-            {e.title: f"gallery/{e.name}.ipynb"} for e in self.examples]
+            {title: [{e.title: f"gallery/{e.name}.ipynb"} for e in examples]}
+            for title, _, examples in self.sections]
         out = []
         for item in nav or []:
             if isinstance(item, dict) and list(item.values()) == [GALLERY_NAV]:
                 item = {next(iter(item)): pages}
             out.append(item)
         return out
+
+    def _sections(self, nav, docs_dir):
+        """``[(title, page, [examples])]``: each example belongs to the
+        first page in the navigation that shows its outputs or code; the
+        others (none, normally) to a last section."""
+        pages = []
+
+        def walk(items):
+            for item in items or []:
+                if isinstance(item, dict):
+                    title, target = next(iter(item.items()))
+                    if isinstance(target, str):
+                        pages.append((title, target))
+                    else:
+                        walk(target)
+                elif isinstance(item, str):
+                    pages.append((item, item))
+
+        walk(nav)
+        by_name = {e.name: e for e in self.examples}
+        placed, sections = set(), []
+        for title, page in pages:
+            path = Path(docs_dir) / page
+            if not page.endswith(".md") or not path.is_file():
+                continue
+            if page == "index.md":
+                continue  # the home page's examples belong to later pages
+            try:
+                used = [n for n in self._examples_used_in(
+                    path.read_text(encoding="utf-8"), page)
+                    if n not in placed]
+            except syntax.SyntaxProblem as error:
+                raise PluginError(str(error)) from None
+            if used:
+                placed.update(used)
+                sections.append((title, page, [by_name[n] for n in used]))
+        rest = [e for e in self.examples if e.name not in placed]
+        if rest:
+            sections.append(("Other examples", None, rest))
+        return sections
+
+    def _examples_used_in(self, markdown, where="<page>"):
+        """Examples whose outputs or code a page uses, in order of use."""
+        known = {e.name for e in self.examples}
+        names = [p.example for p in syntax.placeholders(markdown, where)]
+        names += [name for name, _ in syntax.figures(markdown)]
+        for include in syntax.includes(markdown):
+            first, _, rest = include.path.partition("/")
+            if first == self.config.examples_dir.strip("/"):
+                names.append(Path(rest).stem)
+            else:
+                names.append(first)
+        return [n for n in dict.fromkeys(names) if n in known]
 
     # -- running -----------------------------------------------------------
 
@@ -219,6 +281,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self._held.enter_context(self.runner.lock())
         self.runs = self._run_all()
         self.values, self.claims = {}, {}
+        self._light_used = set()
+        self.notebook_css = None
         for name, run in self.runs.items():
             for rel in run.files:
                 if rel.endswith(".md"):
@@ -240,15 +304,21 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             # the wrapper only finds the path through src_dir.
             files.append(File(
                 f"gallery/{name}.ipynb",
-                src_dir=str(run.notebook.parent.parent),
+                src_dir=str(self._light_notebook(run, files, config)),
                 dest_dir=config.site_dir,
                 use_directory_urls=config.use_directory_urls))
             files.append(File.generated(
                 config, f"downloads/{name}.py",
-                abs_src_path=str(example.path)))
+                content=downloads.script_text(example, self.root,
+                                              config.site_url)))
             files.append(File.generated(
                 config, f"downloads/{name}.ipynb",
-                content=nbformat.writes(to_notebook(example.path))))
+                content=downloads.notebook_text(example, self.root,
+                                                config.site_url)))
+        light = self.runner.base / "light"
+        for folder in light.iterdir() if light.is_dir() else []:
+            if folder.name not in self._light_used:
+                shutil.rmtree(folder, ignore_errors=True)
         for name, error in self.failures.items():
             # Serving only: the failed example's page shows its notebook up
             # to the failing cell, under an error card (on_page_content).
@@ -261,6 +331,9 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                 f"gallery/{name}.ipynb", src_dir=str(failed),
                 dest_dir=config.site_dir,
                 use_directory_urls=config.use_directory_urls))
+        files.append(File.generated(
+            config, ZIP, content=downloads.download_all(
+                self.examples, self.root, config.site_url)))
         files.append(File.generated(config, GALLERY_NAV,
                                     content=self._gallery_index()))
         files.append(File.generated(config, "timings.md",
@@ -276,6 +349,37 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     config, f"assets/katex/{rel}", abs_src_path=str(path)))
         return files
 
+    def _light_notebook(self, run, files, config):
+        """A copy of the executed notebook whose figures are files served
+        beside the page, not base64 text inside it; returns the folder to
+        serve it from (``<folder>/gallery/<name>.ipynb``)."""
+        name = run.example.name
+        digest = hashlib.sha256(run.notebook.read_bytes()).hexdigest()[:16]
+        folder = self.runner.base / "light" / f"{name}.{digest}"
+        self._light_used.add(folder.name)
+        notebook = nbformat.read(run.notebook, as_version=4)
+        count = 0
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "image/png" not in data:
+                    continue
+                count += 1
+                rel = f"generated/{name}/notebook-{count}.png"
+                files.append(File.generated(
+                    config, rel, content=base64.b64decode(data.pop(
+                        "image/png"))))
+                data["text/html"] = (
+                    f'<img src="../../{rel}" alt="Figure {count} of the '
+                    f'example {name}">')
+        target = folder / "gallery" / f"{name}.ipynb"
+        if not target.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_suffix(".tmp")
+            nbformat.write(notebook, temporary)
+            os.replace(temporary, target)
+        return folder
+
     def _release(self):
         held, self._held = getattr(self, "_held", None), None
         if held is not None:
@@ -283,6 +387,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
 
     def on_post_build(self, config):
         self._release()
+        self._write_notebook_css(config)
         if self.serving:
             return
         logging.getLogger("mkdocs").removeHandler(self.warnings)
@@ -299,6 +404,22 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             os.replace(self.staging, self.site_dir)
             shutil.rmtree(old, ignore_errors=True)
             config.site_dir = str(self.site_dir)
+
+    def _write_notebook_css(self, config):
+        """The notebook stylesheet, once; and its dark variant, for
+        Material's slate scheme."""
+        if not self.notebook_css:
+            return
+        import mkdocs_jupyter
+
+        dark = (Path(mkdocs_jupyter.__file__).parent / "templates" /
+                "mkdocs_html" / "assets" / "theme-dark.css").read_text(
+                    encoding="utf-8")
+        dark = dark.replace(".jupyter-wrapper",
+                            '[data-md-color-scheme="slate"] .jupyter-wrapper')
+        target = Path(config.site_dir) / "assets" / "notebook.css"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.notebook_css + "\n" + dark, encoding="utf-8")
 
     def on_build_error(self, error):
         self._release()
@@ -415,30 +536,38 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         figures = [f for f in run.files if f.endswith(".svg")]
         return figures[0] if figures else None
 
+    def _card(self, example, base=""):
+        """A grid card: thumbnail, title (both linking to the gallery page)
+        and summary; ``base`` leads from the page to the site's root."""
+        name = example.name
+        link = f"{base}gallery/{name}.ipynb"
+        lines = [f"-   **[{example.title}]({link})**", ""]
+        run = self.runs.get(name)
+        if name in self.failures:
+            lines += ["    **This example failed in this build.**", ""]
+        elif run and self._thumbnail(run):
+            lines += [f"    [![{example.title}]({base}generated/{name}/"
+                      f"{self._thumbnail(run)})]({link})", ""]
+        return lines + [f"    {example.summary}", ""]
+
     def _gallery_index(self):
         lines = [
             "# Gallery", "",
-            "Every example on this site, each one concept in one script. "
-            "Each runs on its own with `python examples/<name>.py` (see the "
-            "README), and each page below shows the code with the output "
-            "it produced when this site was built.", "",
-            '<div class="grid cards" markdown>', ""]
-        for name, run in self.runs.items():
-            example = run.example
-            thumb = self._thumbnail(run)
-            lines.append(f"-   **[{example.title}]({name}.ipynb)**")
-            lines.append("")
-            if thumb:
-                lines.append(f"    [![{example.title}]"
-                             f"(../generated/{name}/{thumb})]({name}.ipynb)")
-                lines.append("")
-            lines.append(f"    {example.summary}")
-            lines.append("")
-        for name in self.failures:
-            example = next(e for e in self.examples if e.name == name)
-            lines += [f"-   **[{example.title}]({name}.ipynb)**", "",
-                      "    **This example failed in this build.**", ""]
-        lines += ["</div>", ""]
+            "Every example on this site, one concept each, grouped by the "
+            "page that uses it. Each page below shows the code with the "
+            "output it produced when this site was built, and offers it as "
+            "a notebook and as a script that run on their own, in an empty "
+            "folder, with only `torch`, `torchvision` and `matplotlib` "
+            "installed.", "",
+            f'[Download all examples (zip)](../{ZIP}){{ .md-button }}', ""]
+        for title, page, examples in self.sections:
+            lines += [f"## {title}", ""]
+            if page:
+                lines += [f"The examples of [{title}](../{page}).", ""]
+            lines += ['<div class="grid cards" markdown>', ""]
+            for example in examples:
+                lines += self._card(example, "../")
+            lines += ["</div>", ""]
         return "\n".join(lines)
 
     def _timings(self):
@@ -499,6 +628,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         markdown = self._point_includes_at_entries(markdown, where, config)
         markdown = self._substitute_values(markdown, where, found)
         markdown = self._cards(failed, stale) + markdown
+        markdown += self._mini_gallery(page)
         to_claims = posixpath.relpath(
             CLAIMS_PAGE, posixpath.dirname(page.file.src_uri) or ".")
         for placeholder in found:
@@ -515,6 +645,25 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f'{{ .claim .claim-{"held" if claim["holds"] else "failed"} }}')
             markdown = markdown.replace(placeholder.text, mark, 1)
         return markdown
+
+    def _mini_gallery(self, page):
+        """The examples a page uses, as cards at its end (as
+        sphinx-gallery's "examples using" blocks)."""
+        if page.file.generated_by or page.file.src_uri.startswith("gallery/"):
+            return ""
+        names = self._examples_used_in(page.file.content_string,
+                                       page.file.src_uri)
+        if not names:
+            return ""
+        base = posixpath.relpath(".", posixpath.dirname(page.file.src_uri)
+                                 or ".")
+        base = "" if base == "." else base + "/"
+        by_name = {e.name: e for e in self.examples}
+        lines = ["", "", "## Examples on this page", "",
+                 '<div class="grid cards" markdown>', ""]
+        for name in names:
+            lines += self._card(by_name[name], base)
+        return "\n".join(lines + ["</div>", ""])
 
     def _examples_used(self, markdown, found):
         """Names of the examples whose outputs a page uses, in order."""
@@ -651,6 +800,16 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         name = Path(src).stem
         for loader in CDN_LOADERS:
             content = re.sub(loader, "", content, flags=re.S | re.I)
+        # The notebook stylesheet (about 600 KB) is served once, shared by
+        # every gallery page, instead of inlined into each.
+        styles = STYLE.findall(content)
+        content = STYLE.sub("", content)
+        if self.notebook_css is None and styles:
+            self.notebook_css = "\n".join(
+                style for style in dict.fromkeys(styles)
+                if ".highlight-ipynb .hll" not in style)  # Material colours
+        content = ('<link rel="stylesheet" href="../../assets/notebook.css">'
+                   + content)
         if name in self.failures:
             return ('<div class="admonition failure"><p class="admonition-'
                     f'title">Example {name} failed</p><pre class="example-'
@@ -662,16 +821,38 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                        f'title">Out-of-date results of {name}</p><p>These '
                        f"outputs are from an older run: {html.escape(run.stale)}"
                        ".</p></div>" + content)
-        bar = (
-            '<div class="example-downloads">'
-            f'<a class="md-button" href="../../downloads/{name}.py" download>'
-            "Download the script</a> "
+        buttons = [
             f'<a class="md-button" href="../../downloads/{name}.ipynb" '
-            "download>Download the notebook</a>"
-            f"<span>Ran in {run.seconds:.1f} s at build time; run it "
-            f"yourself with <code>python examples/{name}.py</code>."
-            "</span></div>")
+            "download>Download the notebook</a>",
+            f'<a class="md-button" href="../../downloads/{name}.py" download>'
+            "Download the script</a>"]
+        colab = colab_url(config.repo_url, self.config.colab_branch, name)
+        if colab:
+            buttons.append(f'<a class="md-button" href="{colab}">Open in '
+                           "Colab</a>")
+        bar = (
+            '<div class="example-downloads">' + " ".join(buttons) +
+            f"<span>Ran in {run.seconds:.1f} s when this site was built. "
+            "The downloads run on their own, in an empty folder, with "
+            "torch, torchvision and matplotlib installed.</span></div>")
         return bar + content
+
+
+def colab_url(repo_url, branch, name):
+    """Where Colab opens notebook ``name`` (None without a GitHub repo).
+
+    >>> colab_url("https://github.com/me/bn/", "notebooks", "mlp")
+    'https://colab.research.google.com/github/me/bn/blob/notebooks/mlp.ipynb'
+    >>> colab_url(None, "notebooks", "mlp") is None
+    True
+    """
+    match = re.match(r"https://github\.com/([\w.-]+)/([\w.-]+?)/?$",
+                     repo_url or "")
+    if not match:
+        return None
+    owner, repo = match.groups()
+    return (f"https://colab.research.google.com/github/{owner}/{repo}/blob/"
+            f"{branch}/{name}.ipynb")
 
 
 class _Count(logging.Handler):

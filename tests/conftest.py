@@ -88,14 +88,49 @@ class Build:
 
 
 @pytest.fixture(scope="session")
-def build(tmp_path_factory):
-    """The real site, built once in fast mode with --strict, caching into
-    a temporary folder."""
-    site = tmp_path_factory.mktemp("site")
-    cache = tmp_path_factory.mktemp("cache")
-    result = mkdocs_build(site, env=fast_env(DOCS_CACHE_DIR=str(cache)))
-    assert result.returncode == 0, result.stderr[-4000:]
-    return Build(site, cache)
+def shared(tmp_path_factory, worker_id):
+    """A folder all pytest-xdist workers of this run share, so that the
+    site is built once and each example runs once, whichever worker asks."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+def once(folder, make):
+    """Run ``make(folder)`` once per test run, across workers: the first
+    caller runs it under a lock, the others wait and reuse the result."""
+    from filelock import FileLock
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    done = folder.with_name(folder.name + ".done")
+    failed = folder.with_name(folder.name + ".failed")
+    with FileLock(str(folder) + ".lock"):
+        if failed.exists():  # another worker tried: do not try again
+            pytest.fail(failed.read_text())
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                make(folder)
+            except BaseException as error:
+                failed.write_text(f"{folder.name}: {error}"[-6000:])
+                raise
+            done.write_text("")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def build(shared):
+    """The real site, built once per test run in fast mode with --strict,
+    caching into a temporary folder (one example at a time: the other
+    workers run examples too)."""
+    def make(folder):
+        result = mkdocs_build(folder / "site", env=fast_env(
+            DOCS_CACHE_DIR=str(folder / "cache"), DOCS_JOBS="1"))
+        (folder / "log.txt").write_text(result.stderr)
+        assert result.returncode == 0, result.stderr[-4000:]
+
+    folder = once(shared / "build", make)
+    return Build(folder / "site", folder / "cache")
 
 
 @pytest.fixture(scope="session")
@@ -103,28 +138,77 @@ def site(build):
     return build.site
 
 
-def run_example(name, out_dir, **env):
-    """Run ``examples/<name>.py`` as a reader would, in fast mode."""
-    return subprocess.run(
-        [PYTHON, str(EXAMPLES / f"{name}.py")],
-        cwd=ROOT, env=fast_env(DOCS_OUTPUT_DIR=str(out_dir), **env),
-        capture_output=True, text=True, timeout=600)
+def reader_python(folder):
+    """A Python in which this project is not importable: the venv's
+    interpreter without its site initialisation (no editable install),
+    with only its installed packages on the path. Returns the command, the
+    environment, and a Jupyter folder with a kernel of that Python."""
+    import site as site_module
+
+    packages = site_module.getsitepackages()[0]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "HOME": os.environ.get("HOME", str(folder)),
+           "PYTHONPATH": packages, "PYTHONDONTWRITEBYTECODE": "1",
+           "DOCS_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "MPLBACKEND": "Agg"}
+    kernels = folder / "jupyter" / "kernels" / "reader"
+    kernels.mkdir(parents=True, exist_ok=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [PYTHON, "-S", "-m", "ipykernel_launcher", "-f",
+                 "{connection_file}"],
+        "env": {"PYTHONPATH": packages}, "display_name": "reader",
+        "language": "python"}))
+    return [PYTHON, "-S"], env, folder / "jupyter"
+
+
+def run_notebook(path, env, jupyter_dir, timeout=600):
+    """Execute the notebook at ``path`` in its own folder with the reader's
+    kernel; raises on the first failing cell."""
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
+    manager = AsyncKernelManager(kernel_name="reader",
+                                 kernel_spec_manager=specs)
+    kernel_env = {k: v for k, v in env.items()
+                  if k not in ("PYTHONPATH",)}
+    NotebookClient(notebook, km=manager, timeout=timeout,
+                   kernel_name="reader",
+                   resources={"metadata": {"path": str(path.parent)}}
+                   ).execute(env={**kernel_env, "PATH": env["PATH"]})
+    nbformat.write(notebook, path)
+    return notebook
 
 
 @pytest.fixture(scope="session")
-def standalone(tmp_path_factory):
-    """``standalone(name)``: the folder example ``name`` wrote when run on
-    its own; each example runs at most once per test session."""
-    done = {}
+def reader(shared):
+    return reader_python(shared / "reader")
+
+
+@pytest.fixture(scope="session")
+def standalone(shared, reader):
+    """``standalone(name)``: the folder example ``name`` wrote when its
+    notebook, as the site offers it for download, ran alone in an empty
+    folder with a Python in which this project is not importable. Each
+    example runs at most once per test run."""
+    from docs_plugin import downloads
+    from docs_plugin.runner import Example
+
+    _, env, jupyter_dir = reader
 
     def get(name):
-        if name not in done:
-            folder = tmp_path_factory.mktemp(f"standalone-{name}")
-            result = run_example(name, folder)
-            assert result.returncode == 0, (
-                f"examples/{name}.py failed:\n{result.stderr[-3000:]}")
-            done[name] = folder
-        return done[name]
+        def make(folder):
+            example = Example(EXAMPLES / f"{name}.py")
+            notebook = folder / f"{name}.ipynb"
+            notebook.write_text(downloads.notebook_text(example, ROOT))
+            run_env = dict(env, DOCS_DATA_DIR=str(ROOT / "data"))
+            run_notebook(notebook, run_env, jupyter_dir)
+
+        folder = once(shared / "standalone" / name, make)
+        return folder / "_output" / name
 
     return get
 

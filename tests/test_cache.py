@@ -246,4 +246,4 @@ def test_cold_cache_starts_the_slow_examples_first(tree):
     runner.cache.save_time("d", 100.0)
     order.clear()
     runner.run_all(discover(tree / "examples"), jobs=1, force=True)
-    assert order[:2] == ["d.py", "a.py"]
+    assert order[0] == "d.py"

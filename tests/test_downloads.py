@@ -1,0 +1,176 @@
+"""The reader's path: every notebook and script the site offers runs where
+it lands (an empty folder, a Python in which this project is not
+importable), and so does an example out of the zip of all examples. The
+gallery is organized by topic, and its pages are light.
+
+Each example's notebook runs once, in tests/test_examples.py (the
+``standalone`` fixture); here the site is checked to serve exactly those
+notebooks, and the scripts to hold exactly the same code."""
+
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+
+import jupytext
+import nbformat
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from docs_plugin import downloads
+from docs_plugin.runner import discover
+from snippets.support.report import is_timing
+
+EXAMPLES_FOUND = discover(EXAMPLES)
+
+
+def same_outputs(ours, theirs):
+    """Names of the files that differ (timings excepted)."""
+    names = sorted(p.name for p in ours.iterdir())
+    assert names == sorted(p.name for p in theirs.iterdir())
+    return [n for n in names if not is_timing(n)
+            and (ours / n).read_bytes() != (theirs / n).read_bytes()]
+
+
+def test_the_reader_python_cannot_import_this_project(reader, tmp_path):
+    command, env, _ = reader
+    result = subprocess.run(
+        command + ["-c", "import torch, torchvision, matplotlib\n"
+                   "import snippets"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=120)
+    assert "No module named 'snippets'" in result.stderr
+
+
+def test_the_site_serves_the_notebooks_the_tests_run(build):
+    for example in EXAMPLES_FOUND:
+        served = build.site / "downloads" / f"{example.name}.ipynb"
+        assert served.read_text() == downloads.notebook_text(example, ROOT)
+        script = build.site / "downloads" / f"{example.name}.py"
+        assert script.read_text() == downloads.script_text(example, ROOT)
+
+
+def test_each_script_holds_its_notebooks_cells(build):
+    for example in EXAMPLES_FOUND:
+        name = example.name
+        notebook = nbformat.read(build.site / f"downloads/{name}.ipynb", 4)
+        script = jupytext.read(build.site / f"downloads/{name}.py")
+        assert [(c.cell_type, c.source) for c in script.cells] == \
+            [(c.cell_type, c.source) for c in notebook.cells], name
+        sources = "".join(c.source for c in notebook.cells)
+        assert "import snippets" not in sources.split("bundled.add")[0]
+        assert "--8<--" not in sources
+
+
+@pytest.mark.parametrize("name", ["bn_worked_example", "inference_switches",
+                                  "norm_equivalences"])
+def test_a_script_runs_where_it_lands(name, build, reader, tmp_path):
+    command, env, _ = reader
+    shutil.copy(build.site / f"downloads/{name}.py", tmp_path)
+    result = subprocess.run(command + [f"{name}.py"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "_output", f"{name}.py"]  # nothing written anywhere else
+    assert same_outputs(tmp_path / "_output" / name,
+                        build.outputs(name)) == []
+
+
+def test_an_example_out_of_the_zip_runs(build, reader, tmp_path):
+    """Unzipped anywhere, an example runs from the folder, finds the
+    helpers beside it, and gets Fashion-MNIST the reader's way (here:
+    Debian's files, copied into data/)."""
+    command, env, _ = reader
+    with zipfile.ZipFile(build.site / "downloads/bn-examples.zip") as z:
+        names = z.namelist()
+        z.extractall(tmp_path)
+    folder = tmp_path / "bn-examples"
+    for example in EXAMPLES_FOUND:
+        assert f"bn-examples/{example.path.name}" in names
+        assert f"bn-examples/{example.name}.ipynb" in names
+    assert "bn-examples/requirements.txt" in names
+    assert "bn-examples/README.md" in names
+    result = subprocess.run(command + ["bn_four_steps.py"], cwd=folder,
+                            env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (folder / "data/FashionMNIST/raw/t10k-images-idx3-ubyte").is_file()
+    assert same_outputs(folder / "_output/bn_four_steps",
+                        build.outputs("bn_four_steps")) == []
+
+
+def test_the_zip_is_the_same_at_every_build(build):
+    zipped = (build.site / "downloads/bn-examples.zip").read_bytes()
+    assert zipped == downloads.download_all(EXAMPLES_FOUND, ROOT)
+
+
+# --- the gallery --------------------------------------------------------------
+
+def test_the_gallery_is_organized_by_topic(build):
+    index = (build.site / "gallery/index.html").read_text()
+    headings = re.findall(r'<h2 id="[^"]*">([^<]*)<', index)
+    assert headings[:3] == ["The algorithm",
+                            "Inference: eval() and running statistics",
+                            "Which layer: BatchNorm, LayerNorm, GroupNorm..."
+                            ], headings
+    assert 'href="../downloads/bn-examples.zip"' in index
+    # Every example is on the index once, and in the navigation.
+    for example in EXAMPLES_FOUND:
+        assert index.count(f'href="../{example.name}/"') >= 1 or \
+            index.count(f'href="{example.name}/"') >= 1, example.name
+
+
+def test_each_page_ends_with_the_examples_it_uses(build):
+    page = (build.site / "algorithm/index.html").read_text()
+    tail = page[page.index('id="examples-on-this-page"'):]
+    for name in ("bn_per_feature", "bn_four_steps", "bn_backward"):
+        assert f'href="../gallery/{name}/"' in tail, name
+    assert "inference_fold" not in tail
+
+
+def test_pages_are_light(build):
+    """Every gallery page at most 200 KB of HTML; no page over 1.5 MB
+    with the images and stylesheets it loads from this site."""
+    site = build.site
+    for html_path in site.rglob("*.html"):
+        html = html_path.read_text(encoding="utf-8")
+        rel = html_path.relative_to(site).as_posix()
+        if rel.startswith("gallery/") and rel != "gallery/index.html":
+            assert len(html.encode()) <= 200_000, (rel, len(html))
+        total = len(html.encode())
+        for ref in set(re.findall(r'(?:src|href)="([^"#?]+\.(?:svg|png|css))"',
+                                  html)):
+            if ref.startswith(("http:", "https:")):
+                continue
+            target = (html_path.parent / ref).resolve()
+            if target.is_file():
+                total += target.stat().st_size
+        assert total <= 1_500_000, (rel, total)
+
+
+def test_gallery_pages_share_one_notebook_stylesheet(build):
+    page = (build.site / "gallery/mlp_batchnorm/index.html").read_text()
+    assert '<style type="text/css">' not in page
+    assert 'href="../../assets/notebook.css"' in page
+    css = (build.site / "assets/notebook.css").read_text()
+    assert "jp-Notebook" in css and 'data-md-color-scheme="slate"' in css
+    assert "data:image/png;base64" not in page  # figures are files
+    assert 'src="../../generated/mlp_batchnorm/notebook-1.png"' in page
+
+
+def test_colab_links_follow_the_repository(tiny):
+    config = tiny.root / "mkdocs.yml"
+    config.write_text("repo_url: https://github.com/someone/bn-site\n"
+                      + config.read_text())
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (site / "gallery/tiny/index.html").read_text()
+    assert ('href="https://colab.research.google.com/github/someone/bn-site/'
+            'blob/notebooks/tiny.ipynb"') in page
+    # The notebook's first code cell installs only what is missing.
+    notebook = json.loads((site / "downloads/tiny.ipynb").read_text())
+    first = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+    assert "find_spec" in "".join(first["source"])
+    pages = (ROOT / ".github/workflows/pages.yml").read_text()
+    assert "notebooks" in pages  # the workflow publishes that branch
