@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from conftest import ROOT
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
