@@ -1,6 +1,6 @@
-"""snippets/layers/batchnorm.py against torch.nn: outputs, gradients and buffers,
-over several training steps (different batch sizes) and then eval, on every
-constructor option; and batch_norm_manual against F.batch_norm."""
+"""snippets/layers/batchnorm.py against torch.nn: outputs, gradients and
+buffers, over several training steps (different batch sizes) and then eval,
+on every constructor option; and batch_norm_manual against F.batch_norm."""
 
 import itertools
 
@@ -408,3 +408,56 @@ def test_manual_refuses_other_dtypes(x_dtype, w_dtype):
     x, w = torch.randn(4, C).to(x_dtype), torch.ones(C, dtype=w_dtype)
     with pytest.raises(ValueError, match="float32 or float64"):
         batch_norm_manual(x, w, None)
+
+
+def test_eps_message_the_algorithm_page_quotes():
+    bn = nn.BatchNorm1d(C, eps=0.0)  # the constructor accepts it
+    with pytest.raises(ValueError) as error:
+        bn(torch.randn(4, C))
+    assert str(error.value) == ("batch_norm eps must be positive during "
+                                "training, but got 0.0")
+
+
+def test_gamma_beta_can_be_the_identity():
+    """Per batch in training mode (gamma, beta from that batch's
+    statistics), and for every input in eval mode (from the running
+    ones); a fixed gamma, beta do not undo another training batch."""
+    g = torch.Generator().manual_seed(6)
+    x, other = (torch.randn(16, C, generator=g, dtype=torch.float64) * 3
+                + 2 for _ in range(2))
+    bn = nn.BatchNorm1d(C, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.sqrt(x.var(0, correction=0) + bn.eps))
+        bn.bias.copy_(x.mean(0))
+        torch.testing.assert_close(bn(x), x)
+        assert not torch.allclose(bn(other), other)
+        bn.running_mean.copy_(other.mean(0) + 1)
+        bn.running_var.copy_(other.var(0) * 2)
+        bn.weight.copy_(torch.sqrt(bn.running_var + bn.eps))
+        bn.bias.copy_(bn.running_mean)
+        bn.eval()
+        for inputs in (x, other):
+            torch.testing.assert_close(bn(inputs), inputs)
+
+
+@pytest.mark.parametrize("a, b", [(0.3, 2.0), (-1.0, 4.0), (5.0, 5.1),
+                                  (1.0, 1.003), (2.0, 2.001)])
+def test_a_batch_of_two(a, b):
+    """In training mode each output is +-(|a-b|/2) / sqrt(((a-b)/2)^2 +
+    eps): near +-1 when |a - b| >> 2 sqrt(eps), pulled to 0 otherwise."""
+    bn = nn.BatchNorm1d(1, dtype=torch.float64)
+    y = bn(torch.tensor([[a], [b]], dtype=torch.float64)).detach()
+    half = abs(a - b) / 2
+    expected = half / (half ** 2 + bn.eps) ** 0.5
+    torch.testing.assert_close(y.abs().flatten(),
+                               torch.full((2,), expected, dtype=y.dtype))
+    assert (y[0] < y[1]).item() == (a < b)
+    assert (expected > 0.99) == (abs(a - b) > 20 * bn.eps ** 0.5)
+
+
+def test_torch_batchnorm_records_one_autograd_operation():
+    x = torch.randn(4, C, 3, 3, requires_grad=True)
+    y = nn.BatchNorm2d(C)(x)
+    assert type(y.grad_fn).__name__.startswith("NativeBatchNorm")
+    inputs = [n for n, _ in y.grad_fn.next_functions if n is not None]
+    assert all(type(n).__name__ == "AccumulateGrad" for n in inputs)

@@ -78,8 +78,9 @@ def test_update_rule_and_unbiased_running_var():
 
 
 def test_momentum_none_is_a_cumulative_average():
+    """Each batch weighs the same, whatever its size."""
     bn = nn.BatchNorm1d(C, momentum=None)
-    batches = [batch(seed=s, shift=s) for s in range(5)]
+    batches = [batch(n=4 + 6 * s, seed=s, shift=s) for s in range(5)]
     for x in batches:
         bn(x)
     means = torch.stack([x.mean(0) for x in batches])
@@ -139,8 +140,11 @@ def test_eval_updates_nothing():
 def test_inference_mode_is_not_eval_either():
     bn = nn.BatchNorm1d(C)
     with torch.inference_mode():
-        bn(batch(shift=5.0))
+        y = bn(batch(shift=5.0))
     assert bn.num_batches_tracked.item() == 1
+    assert bn.running_mean.abs().sum() > 0             # updated
+    torch.testing.assert_close(y.mean(0), torch.zeros(C), atol=1e-6,
+                               rtol=0)                  # batch statistics
 
 
 def test_optimizer_leaves_parameters_without_grad_alone():
@@ -245,14 +249,18 @@ def test_averaged_model_copies_buffers_of_the_latest_model():
 
 
 def test_update_bn_recomputes_the_statistics_of_the_loader():
+    """update_bn resets the statistics, averages the loader's batches
+    with momentum=None (equal weights), and restores the momentum."""
     model = mlp(hidden=(8,))
+    for _ in range(3):
+        model(torch.rand(32, 1, 28, 28) * 5)  # statistics to be reset
     data = [torch.rand(32, 1, 28, 28) for _ in range(4)]
     update_bn(data, model)
     with torch.no_grad():
         h = model[:2](torch.cat(data))
-    # update_bn uses momentum=None: the average of the batch means.
     torch.testing.assert_close(model[2].running_mean, h.mean(0))
-    assert model[2].momentum == 0.1  # and restores the momentum
+    assert model[2].num_batches_tracked.item() == len(data)
+    assert model[2].momentum == 0.1
 
 
 def trained_cnn():
@@ -296,7 +304,8 @@ FOLD_CASES = {
     "reflect": (lambda: nn.Conv2d(4, 6, 3, padding=1,
                                   padding_mode="reflect"), nn.BatchNorm2d, {}),
     "circular": (lambda: nn.Conv2d(4, 6, 3, padding=1,
-                                   padding_mode="circular"), nn.BatchNorm2d, {}),
+                                   padding_mode="circular"),
+                 nn.BatchNorm2d, {}),
     "replicate": (lambda: nn.Conv2d(4, 6, 3, padding=1,
                                     padding_mode="replicate"),
                   nn.BatchNorm2d, {}),
@@ -344,6 +353,12 @@ def test_fold_matches_pytorch_on_every_option(case, dtype):
         reference = bn(conv(x))
         torch.testing.assert_close(ours(x), reference, **tol)
         torch.testing.assert_close(theirs(x), reference, **tol)
+
+
+def test_fold_keeps_the_device():
+    conv, bn = conv_bn(nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6))
+    fused = fold_conv_bn(conv.to("meta"), bn.to("meta"))
+    assert fused.weight.device.type == fused.bias.device.type == "meta"
 
 
 @pytest.mark.parametrize("conv, bn, match", [
