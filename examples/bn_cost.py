@@ -75,7 +75,7 @@ report.timings(ratio=f"{ratios['BatchNorm (from scratch)']:.1f}")
 
 
 # %% [markdown]
-# ## Why: one fused operation against many
+# ## What autograd records
 #
 # The operations each layer records for the backward pass, counted in its
 # autograd graph (the same on every run, unlike the times).

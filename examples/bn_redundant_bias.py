@@ -21,7 +21,7 @@ images, labels = data.load("fashion_mnist", train=False)
 x, y = images[:128].double(), labels[:128]
 
 # %% [markdown]
-# ## A gradient of zero, an output that does not move
+# ## The bias's gradient, and what the bias does to the output
 
 # %%
 # --8<-- [start:bias]
@@ -44,7 +44,8 @@ print("largest output change:", (after - before).abs().max().item())
 # %% [markdown]
 # In evaluation mode the bias is not cancelled by a batch mean. It is
 # absorbed into `running_mean`, which follows it only through its moving
-# average (here it has seen three training-mode passes since the +5). A
+# average (here one training-mode pass has seen the +5, with momentum
+# 0.1, so `running_mean` took in a tenth of it). A
 # model with `bias=False` and a shifted `running_mean` computes the same
 # function, but editing the bias after training changes the eval outputs.
 

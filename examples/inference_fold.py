@@ -28,7 +28,7 @@ x_test, _ = data.load("fashion_mnist", train=False)
 model = small_cnn()
 train(model, x_train, y_train, epochs=1, batch_size=128,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-      max_steps=20 if FAST else 200)  # non-trivial running statistics
+      max_steps=20 if FAST else 100)  # non-trivial running statistics
 model.eval()
 
 # %%

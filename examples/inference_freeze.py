@@ -58,8 +58,8 @@ frozen, moved_frozen = fine_tune(freeze_statistics=True)
 print("running_mean moved by", moved_naive, "vs", moved_frozen)
 
 # %% [markdown]
-# The frozen feature extractor should still work on the original images:
-# put the original head back and test.
+# Does the feature extractor still work on the original images? Put the
+# original head back and test.
 
 # %%
 for model in (naive, frozen):
