@@ -3,7 +3,8 @@
 #
 # Normalized inputs sit where a sigmoid is nearly linear. The learned scale
 # gamma (`weight`) and shift beta (`bias`) let the network move them back
-# out, all the way to undoing the normalization when that is best.
+# out; for a given batch they can even undo the normalization exactly
+# (Ioffe & Szegedy 2015, Section 3).
 
 # %%
 import matplotlib.pyplot as plt
@@ -19,28 +20,33 @@ g = torch.Generator().manual_seed(0)
 # ## A sigmoid and the values it is fed
 #
 # A feature whose values in the batch sit around 4 with spread 2 (as a
-# pre-activation can, once weights have grown) mostly lands where the
-# sigmoid is flat: small gradients. After normalization the same feature
-# lands around 0, where the sigmoid is close to the straight line
-# 1/2 + x/4: the nonlinearity hardly bends it.
+# pre-activation can, once weights have grown), and the same feature after
+# normalization. For each, the code measures the sigmoid's mean slope,
+# where its slope is below 0.1 (the flat parts), and how well a straight
+# line fitted over the feature's own values describes the sigmoid there
+# (R squared, 1 for a perfect line).
 
 # %%
 # --8<-- [start:sigmoid]
 feature = 4 + 2 * torch.randn(1000, 1, generator=g)   # (N, C) = (1000, 1)
-normalized = nn.BatchNorm1d(1, affine=False)(feature)
+normalized = nn.BatchNorm1d(1, affine=False)(feature).detach()
 
 
 def slope(x):  # derivative of the sigmoid
     return torch.sigmoid(x) * (1 - torch.sigmoid(x))
 
 
-def linear_gap(x):  # distance from the tangent line at 0
-    return (torch.sigmoid(x) - (0.5 + x / 4)).abs()
+def line_fit(x):  # R^2 of the best straight line through sigmoid(x)
+    x, y = x.flatten().double(), torch.sigmoid(x.flatten().double())
+    design = torch.stack([x, torch.ones_like(x)], dim=1)
+    fit = design @ torch.linalg.lstsq(design, y[:, None]).solution
+    return 1 - ((y - fit[:, 0]) ** 2).sum() / ((y - y.mean()) ** 2).sum()
 
 
 for name, x in [("raw", feature), ("normalized", normalized)]:
-    print(f"{name:>10}: mean slope {slope(x).mean():.3f}, "
-          f"mean gap from the tangent {linear_gap(x).mean():.3f}")
+    flat = (slope(x) < 0.1).float().mean()  # share where the slope < 0.1
+    print(f"{name:>10}: mean slope {slope(x).mean():.3f}, flat share "
+          f"{flat:.2f}, straight-line R^2 {line_fit(x):.3f}")
 # --8<-- [end:sigmoid]
 
 # %%
@@ -53,7 +59,7 @@ ax2 = ax.twinx()
 bins = torch.linspace(-6, 10, 65)
 ax2.hist(feature.flatten(), bins=bins, alpha=0.4, color="C3",
          label="raw feature")
-ax2.hist(normalized.detach().flatten(), bins=bins, alpha=0.4, color="C0",
+ax2.hist(normalized.flatten(), bins=bins, alpha=0.4, color="C0",
          label="after normalization")
 ax2.set_ylabel("samples")
 ax2.grid(False)
@@ -67,12 +73,14 @@ ax.legend(lines[0] + bars[0], lines[1] + bars[1], loc="center right",
 report.figure(fig, "sigmoid")
 
 # %% [markdown]
-# ## gamma and beta can undo it exactly
+# ## gamma and beta can undo it exactly, for a given batch
 #
-# Set gamma to the batch's standard deviation sqrt(var + eps) and beta to
-# its mean, and the layer returns its input: the identity is always
-# within reach, so adding the layer cannot take away what the network
-# could represent.
+# Set gamma to this batch's standard deviation sqrt(var + eps) and beta to
+# its mean, and the layer returns its input. Another batch, with another
+# mean and variance, would need other values: a fixed gamma and beta undo
+# the normalization of one batch, not of every batch. In evaluation mode,
+# with gamma = sqrt(running_var + eps) and beta = running_mean, the layer
+# is the identity for every input.
 
 # %%
 # --8<-- [start:identity]
@@ -86,9 +94,27 @@ print("largest |output - input|:", (restored - x).abs().max().item())
 # --8<-- [end:identity]
 
 # %%
-values = {}
+identity_error = (restored - x).abs().max().item()
+stats = {}
 for name, inputs in [("raw", feature), ("normalized", normalized)]:
-    values[f"slope_{name}"] = f"{slope(inputs).mean():.3f}"
-    values[f"gap_{name}"] = f"{linear_gap(inputs).mean():.3f}"
-report.values(identity_error=f"{(restored - x).abs().max():.1e}",
-              **values)
+    stats[name] = (slope(inputs).mean().item(),
+                   (slope(inputs) < 0.1).float().mean().item(),
+                   line_fit(inputs).item())
+report.values(identity_error=f"{identity_error:.1e}",
+              slope_raw=f"{stats['raw'][0]:.3f}",
+              flat_raw=f"{stats['raw'][1]:.0%}",
+              slope_normalized=f"{stats['normalized'][0]:.3f}",
+              r2_raw=f"{stats['raw'][2]:.3f}",
+              r2_normalized=f"{stats['normalized'][2]:.3f}")
+report.claim("raw_feature_mostly_flat", stats["raw"][1] > 0.5, {
+    "share of raw values where the slope is below 0.1": stats["raw"][1],
+    "mean slope": stats["raw"][0]})
+report.claim("normalized_slope_near_max", stats["normalized"][0] > 0.8 * 0.25,
+             {"mean slope after normalization": stats["normalized"][0],
+              "80% of the maximum 0.25": 0.2})
+report.claim("normalized_nearly_linear",
+             stats["normalized"][2] > 0.95 > stats["raw"][2], {
+                 "R^2 over the normalized values": stats["normalized"][2],
+                 "R^2 over the raw values": stats["raw"][2]})
+report.claim("identity_restored", identity_error < 1e-12, {
+    "largest |output - input|": identity_error})

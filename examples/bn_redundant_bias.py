@@ -3,7 +3,8 @@
 #
 # BatchNorm subtracts each channel's batch mean, so a constant added to the
 # channel just before it, the bias of the preceding Linear or Conv2d, is
-# subtracted again. In training mode that bias changes no output and gets
+# subtracted again (Ioffe & Szegedy 2015, Section 3.2). Wherever batch
+# statistics are used (training mode), that bias changes no output and gets
 # no gradient; `bias=False` saves the parameters.
 
 # %%
@@ -20,7 +21,7 @@ images, labels = data.load("fashion_mnist", train=False)
 x, y = images[:128].double(), labels[:128]
 
 # %% [markdown]
-# ## A gradient of zero, an output that does not move
+# ## The bias's gradient, and what the bias does to the output
 
 # %%
 # --8<-- [start:bias]
@@ -41,10 +42,12 @@ print("largest output change:", (after - before).abs().max().item())
 # --8<-- [end:bias]
 
 # %% [markdown]
-# In evaluation mode the bias is not cancelled by a batch mean but by
-# `running_mean`, which learned the bias along with everything else: so
-# the bias is still redundant, but changing it after training does change
-# eval outputs.
+# In evaluation mode the bias is not cancelled by a batch mean. It is
+# absorbed into `running_mean`, which follows it only through its moving
+# average (here one training-mode pass has seen the +5, with momentum
+# 0.1, so `running_mean` took in a tenth of it). A
+# model with `bias=False` and a shifted `running_mean` computes the same
+# function, but editing the bias after training changes the eval outputs.
 
 # %%
 # --8<-- [start:eval]
@@ -53,7 +56,8 @@ with torch.no_grad():
     eval_before = model(x)
     conv.bias -= 5.0
     eval_after = model(x)
-print("eval mode, output change:", (eval_after - eval_before).abs().max().item())
+print("eval mode, output change:",
+      (eval_after - eval_before).abs().max().item())
 # --8<-- [end:eval]
 
 # %%
@@ -66,10 +70,19 @@ print(f"Conv2d(64, 128, 3): {count} parameters, bias=False saves {saved}")
 # --8<-- [end:count]
 
 # %%
+bias_grad = conv.bias.grad.abs().max().item()
+weight_grad = conv.weight.grad.abs().max().item()
+train_change = (after - before).abs().max().item()
+eval_change = (eval_after - eval_before).abs().max().item()
 report.values(
-    bias_grad=f"{conv.bias.grad.abs().max():.1e}",
-    weight_grad=f"{conv.weight.grad.abs().max():.1e}",
-    train_change=f"{(after - before).abs().max():.1e}",
-    eval_change=f"{(eval_after - eval_before).abs().max():.2f}",
+    bias_grad=f"{bias_grad:.1e}", weight_grad=f"{weight_grad:.1e}",
+    train_change=f"{train_change:.1e}", eval_change=f"{eval_change:.2f}",
     conv_params=count, saved=saved,
 )
+report.claim("bias_has_no_effect_in_training",
+             bias_grad < 1e-10 and train_change < 1e-10 < weight_grad, {
+                 "largest |bias gradient|": bias_grad,
+                 "largest |weight gradient|": weight_grad,
+                 "largest output change from bias + 5": train_change})
+report.claim("bias_edit_changes_eval", eval_change > 0.1, {
+    "largest eval output change from bias - 5": eval_change})

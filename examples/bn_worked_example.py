@@ -1,10 +1,12 @@
 # %% [markdown]
 # # A batch of two, by hand and by nn.BatchNorm1d
 #
-# The source post's worked example: the feature vectors
-# x = [0.23, 1.26, -2.41] and x_a = [0.56, 0.75, 1.00] form one mini-batch,
-# with gamma = 1 and beta = 0. Each feature is normalized with its own mean
-# and variance over the two samples.
+# The worked example of the first source post ("continuing our small
+# example"): the feature vectors x = [0.23, 1.26, -2.41] and
+# x_a = [0.56, 0.75, 1.00] form one mini-batch. The post says
+# gamma = beta = 1, but its outputs are those of gamma = 1 and beta = 0,
+# which we use. Each feature is normalized with its own mean and variance
+# over the two samples.
 
 # %%
 import torch
@@ -34,7 +36,7 @@ print(y)
 #
 # `nn.BatchNorm1d` normalizes with the biased variance (divide by N = 2).
 # The unbiased variance (divide by N - 1 = 1) is what `running_var` is
-# updated with, and what some write-ups use by mistake in this step.
+# updated with, and what the source post's table uses in this step.
 
 # %%
 # --8<-- [start:stats]
@@ -65,8 +67,10 @@ report.table("statistics",
 #
 # With two values a and b, the mean is halfway and the biased variance is
 # ((a - b) / 2)^2, so each output is +-|a - b| / 2 divided by
-# sqrt(((a - b) / 2)^2 + eps): +-1, pulled slightly towards 0 by eps.
-# With the unbiased variance ((a - b)^2 / 2) it would be +-1/sqrt(2).
+# sqrt(((a - b) / 2)^2 + eps): close to +-1 when |a - b| is much larger
+# than 2 sqrt(eps) (about 0.006), pulled towards 0 by eps otherwise.
+# With the unbiased variance ((a - b)^2 / 2) it would be about
+# +-1/sqrt(2).
 
 # %%
 fig, ax = plt.subplots(figsize=(7.2, 2.8))
@@ -86,12 +90,29 @@ report.figure(fig, "batch_of_two")
 
 # %%
 magnitude = y.abs()
+gaps = (x[0] - x[1]).abs()
+shrink_feature = int(magnitude.min(dim=0).values.argmin())
 report.values(
     max_difference=f"{max_difference:.1e}",
     smallest_output=f"{magnitude.min():.5f}",
     largest_output=f"{magnitude.max():.5f}",
-    unbiased_output=f"{with_unbiased.abs().max():.5f}",
     inv_sqrt2=f"{2 ** -0.5:.5f}",
-    post_var_1=f"{var_unbiased[0]:.3f}",
-    shrink_feature=f"{int(magnitude.min(dim=0).values.argmin()) + 1}",
+    shrink_feature=shrink_feature + 1,
 )
+report.claim("worked_example_matches_torch", max_difference < 1e-12, {
+    "largest |by hand - nn.BatchNorm1d|": max_difference})
+report.claim("batch_of_two_near_unit",
+             0.999 < magnitude.min() <= magnitude.max() <= 1, {
+                 "smallest |output|": magnitude.min().item(),
+                 "largest |output|": magnitude.max().item()})
+report.claim("closest_pair_pulled_most", shrink_feature == gaps.argmin(), {
+    "feature pulled most towards 0": shrink_feature + 1,
+    "feature whose two values are closest": int(gaps.argmin()) + 1})
+# The post's table (section "continuing our small example") gives 0.054
+# as the first feature's variance: the unbiased one, to three decimals.
+report.claim("post_variance_is_unbiased",
+             round(var_unbiased[0].item(), 3) == 0.054
+             != round(var_biased[0].item(), 3), {
+                 "unbiased variance, feature 1": var_unbiased[0].item(),
+                 "biased variance, feature 1": var_biased[0].item(),
+                 "the post's value": 0.054})

@@ -1,11 +1,11 @@
 # %% [markdown]
 # # Folding BatchNorm into the convolution before it
 #
-# In evaluation mode BatchNorm2d is a fixed per-channel affine map, so it
-# can be merged into the preceding convolution's weights and bias: one
-# layer instead of two, the same outputs. A from-scratch fold, checked
-# against `torch.nn.utils.fusion.fuse_conv_bn_eval` and timed on a small
-# CNN.
+# In evaluation mode, with running statistics, BatchNorm2d is a fixed
+# per-channel affine map, so it can be merged into the preceding
+# convolution's weights and bias: one layer instead of two, the same
+# outputs up to rounding. A from-scratch fold, checked against
+# `torch.nn.utils.fusion.fuse_conv_bn_eval` and timed on a small CNN.
 
 # %%
 import statistics
@@ -28,7 +28,7 @@ x_test, _ = data.load("fashion_mnist", train=False)
 model = small_cnn()
 train(model, x_train, y_train, epochs=1, batch_size=128,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-      max_steps=20 if FAST else 200)  # non-trivial running statistics
+      max_steps=20 if FAST else 100)  # non-trivial running statistics
 model.eval()
 
 # %%
@@ -44,7 +44,6 @@ with torch.no_grad():
     diff_weights = (ours.weight - theirs.weight).abs().max().item()
 # --8<-- [end:compare]
 print(diff_ours, diff_theirs, diff_weights)
-assert diff_ours < 1e-4 and diff_weights < 1e-6
 
 # %% [markdown]
 # ## The whole network, timed
@@ -58,6 +57,7 @@ assert diff_ours < 1e-4 and diff_weights < 1e-6
 folded = fold_model(model)
 with torch.no_grad():
     end_to_end = (folded(x) - model(x)).abs().max().item()
+    scale_out = model(x).abs().max().item()
 
 
 def time_ms(net, batch):
@@ -97,12 +97,28 @@ ax.set_title("Small CNN, CPU inference: median and middle half of "
 report.figure(fig, "timing_fold")
 
 report.table("timing_fold", ["Batch size", "Speed-up (median)",
-                      "Middle half of the ratios"],
+                             "Middle half of the ratios"],
              [[b, f"{m:.2f}x", f"{lo:.2f}x to {hi:.2f}x"]
               for b, (m, lo, hi) in speedups.items()])
-report.values(diff_ours=f"{diff_ours:.1e}", diff_theirs=f"{diff_theirs:.1e}",
+scale = reference.abs().max().item()
+diff_both = max(diff_ours, diff_theirs)
+report.values(diff_both=f"{diff_both:.1e}", scale=f"{scale:.1f}",
               diff_weights=f"{diff_weights:.1e}",
-              end_to_end=f"{end_to_end:.1e}")
+              end_to_end=f"{end_to_end:.1e}",
+              threads=torch.get_num_threads(),
+              layers_before=len(model), layers_after=len(folded))
+# Float32 rounding: a relative difference of a few parts in a million.
+report.claim("fold_matches_unfolded", diff_both < 1e-5 * scale, {
+    "largest difference, ours": diff_ours,
+    "largest difference, fuse_conv_bn_eval": diff_theirs,
+    "largest output": scale})
+report.claim("fold_weights_agree",
+             diff_weights < 1e-5 * theirs.weight.abs().max().item(), {
+                 "largest weight difference": diff_weights,
+                 "largest folded weight": theirs.weight.abs().max().item()})
+report.claim("fold_end_to_end", end_to_end < 1e-5 * scale_out, {
+    "largest difference of the logits": end_to_end,
+    "largest logit": scale_out})
 report.timings(speedup_1=f"{speedups[1][0]:.2f}",
                speedup_16=f"{speedups[16][0]:.2f}",
                speedup_256=f"{speedups[256][0]:.2f}")

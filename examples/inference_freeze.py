@@ -2,10 +2,11 @@
 # # Fine-tuning: requires_grad=False does not freeze BatchNorm
 #
 # Freezing a pretrained network's parameters (`requires_grad_(False)`)
-# stops the optimizer, but not the running statistics: they are buffers,
-# updated by every forward pass in training mode. Fine-tuning on data that
-# looks different then silently changes the frozen layers' behaviour.
-# Putting the BatchNorm layers in eval mode is what freezes them.
+# stops their gradients, so the optimizer leaves them alone; but not the
+# running statistics: they are buffers, updated by every forward pass in
+# training mode. This example fine-tunes a new head on data that looks
+# different, once with the parameters frozen only, once with the BatchNorm
+# layers also kept in eval mode, and tests the original task afterwards.
 
 # %%
 import copy
@@ -57,8 +58,8 @@ frozen, moved_frozen = fine_tune(freeze_statistics=True)
 print("running_mean moved by", moved_naive, "vs", moved_frozen)
 
 # %% [markdown]
-# The frozen feature extractor should still work on the original images:
-# put the original head back and test.
+# Does the feature extractor still work on the original images? Put the
+# original head back and test.
 
 # %%
 for model in (naive, frozen):
@@ -67,7 +68,6 @@ after_naive = accuracy(naive, x_test, y_test)
 after_frozen = accuracy(frozen, x_test, y_test)
 print(f"original task: before {before:.2%}, after naive fine-tuning "
       f"{after_naive:.2%}, with frozen statistics {after_frozen:.2%}")
-assert moved_frozen == 0.0 and moved_naive > 0
 
 report.table("freeze", ["Fine-tuning", "running_mean moved by (max)",
                         "Original task accuracy afterwards"], [
@@ -76,3 +76,14 @@ report.table("freeze", ["Fine-tuning", "running_mean moved by (max)",
      f"{after_frozen:.2%}"]])
 report.values(before=f"{before:.2%}", after_naive=f"{after_naive:.2%}",
               after_frozen=f"{after_frozen:.2%}")
+report.claim("requires_grad_does_not_freeze_stats",
+             moved_naive > 0.1 and moved_frozen == 0, {
+                 "running_mean moved, requires_grad_(False) only":
+                     moved_naive,
+                 "running_mean moved, statistics frozen too": moved_frozen})
+report.claim("naive_finetune_breaks_original", after_naive < before - 0.2, {
+    "original task before": before,
+    "after fine-tuning, requires_grad_(False) only": after_naive})
+report.claim("frozen_finetune_keeps_original", after_frozen == before, {
+    "original task before": before,
+    "after fine-tuning, statistics frozen too": after_frozen})

@@ -3,9 +3,11 @@
 #
 # PyTorch puts `momentum` on the new batch (default 0.1); Keras documents
 # the same moving average with `momentum` on the old value (default 0.99);
-# the d2l book's from-scratch code also weights the old value (0.9). Once
-# converted (`1 - momentum`), all three compute the same estimate; ported
-# literally, they do not.
+# the from-scratch code of the Chinese edition of the d2l book (section
+# 7.5) also weights the old value (0.9), while the current English
+# edition (section 8.5) uses PyTorch's convention. The code compares the
+# running means the rules give, converted (`1 - momentum`) and ported
+# literally.
 
 # %%
 import torch
@@ -31,7 +33,8 @@ def keras_rule(moving, batch_mean, momentum=0.99):
 
 
 def d2l_rule(moving, batch_mean, momentum=0.9):
-    # d2l: moving_mean = momentum * moving_mean + (1.0 - momentum) * mean
+    # d2l (Chinese edition, 7.5): moving_mean = momentum * moving_mean
+    #                                           + (1.0 - momentum) * mean
     return momentum * moving + (1.0 - momentum) * batch_mean
 
 
@@ -50,7 +53,7 @@ def module(momentum):
 # --8<-- [end:rules]
 
 # %%
-rows = []
+rows, converted = [], []
 for name, rule, written in [
         ("PyTorch rule", pytorch_rule, 0.1),
         ("Keras rule", keras_rule, 0.9),
@@ -59,6 +62,7 @@ for name, rule, written in [
         ("PyTorch rule", pytorch_rule, 0.01)]:
     on_new = written if rule is pytorch_rule else 1 - written
     diff = (run(rule, written) - module(on_new)).abs().max().item()
+    converted.append(diff)
     rows.append([name, f"{written:g}", f"{on_new:g}",
                  f"nn.BatchNorm1d(momentum={on_new:g})", f"{diff:.1e}"])
 literal = (module(0.99) - run(keras_rule, 0.99)).abs().max().item()
@@ -69,4 +73,14 @@ for row in rows:
 report.table("conventions", [
     "Update", "momentum as written", "Weight on the new batch",
     "Compared with", "Largest difference in running_mean"], rows)
-report.values(literal=f"{literal:.2f}")
+last = batches[-1].mean(0)
+to_last = {m: (module(m) - last).abs().max().item() for m in (0.99, 0.01)}
+scale = max(abs(r).max().item() for r in (module(0.1), last))
+report.claim("converted_rules_agree", max(converted) < 1e-6 * scale, {
+    "largest difference after conversion": max(converted),
+    "size of the running means": scale})
+report.claim("literal_port_keeps_last_batch",
+             to_last[0.99] < 0.05 * to_last[0.01], {
+                 "distance of momentum=0.99 from the last batch's mean":
+                     to_last[0.99],
+                 "the same for momentum=0.01": to_last[0.01]})

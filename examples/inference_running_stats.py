@@ -85,10 +85,13 @@ report.table("convergence", [
 # %% [markdown]
 # ## Why running_var is fed the unbiased variance
 #
-# A batch of m values underestimates the spread on average by the factor
-# (m - 1) / m. With batches of 4, averaging the biased variances
-# (as the d2l book's from-scratch code does) settles a quarter too low;
-# PyTorch's Bessel-corrected update (the paper's m / (m - 1)) does not.
+# The biased variance of m values drawn independently underestimates the
+# population variance on average by the factor (m - 1) / m. So an average
+# of biased batch variances (what the from-scratch code of the Chinese d2l
+# edition feeds its moving average) is expected to settle at (m - 1) / m
+# of the population variance, three quarters for batches of 4; PyTorch's
+# Bessel-corrected update (Ioffe & Szegedy's m / (m - 1), Algorithm 2) is
+# expected to settle at the population variance. The code compares both.
 
 # %%
 # --8<-- [start:bessel]
@@ -111,6 +114,42 @@ report.table("bessel", ["Estimate of the variance, batches of 4",
     ["running_var (PyTorch: unbiased batch variance)", f"{ratio_torch:.3f}"],
     ["average of the biased batch variances", f"{ratio_biased:.3f}"],
     ["(m - 1) / m", f"{(m - 1) / m:.3f}"]])
-report.values(steps=steps, small_steps=small_steps,
-              ratio_torch=f"{ratio_torch:.3f}",
-              ratio_biased=f"{ratio_biased:.3f}")
+report.values(steps=steps, small_steps=small_steps)
+mean_error = {m: errors[m][0] for m in momenta}
+tail = steps // 2  # noise: how much the error moves from batch to batch
+jitter = {m: torch.tensor(mean_error[m][tail:]).diff().abs().mean().item()
+          for m in momenta}
+report.claim("small_momentum_slow_then_precise",
+             mean_error[0.01][9] > mean_error[0.5][9]
+             and mean_error[0.01][-1] < mean_error[0.1][-1]
+             < mean_error[0.5][-1], {
+                 "mean error after 10 batches, momentum 0.01":
+                     mean_error[0.01][9],
+                 "mean error after 10 batches, momentum 0.5":
+                     mean_error[0.5][9],
+                 f"after {steps}, momentum 0.01": mean_error[0.01][-1],
+                 f"after {steps}, momentum 0.1": mean_error[0.1][-1],
+                 f"after {steps}, momentum 0.5": mean_error[0.5][-1]})
+report.claim("large_momentum_fast_but_noisy",
+             mean_error[0.5][4] < 0.1 and jitter[0.5] > 3 * jitter[0.01], {
+                 "mean error after 5 batches, momentum 0.5":
+                     mean_error[0.5][4],
+                 "its mean change from batch to batch, second half":
+                     jitter[0.5],
+                 "the same for momentum 0.01": jitter[0.01]})
+report.claim("cumulative_keeps_improving",
+             mean_error[None][-1] < mean_error[None][steps // 10 - 1] / 2
+             and mean_error[None][-1] == min(e[-1] for e in
+                                             mean_error.values()), {
+                 f"mean error after {steps // 10} batches, momentum None":
+                     mean_error[None][steps // 10 - 1],
+                 f"after {steps}": mean_error[None][-1],
+                 f"smallest of the other momenta after {steps}": min(
+                     mean_error[m][-1] for m in momenta if m is not None)})
+report.claim("bessel_correction_unbiased",
+             abs(ratio_torch - 1) < 0.02 and
+             abs(ratio_biased - (m - 1) / m) < 0.02, {
+                 "running_var / population variance": ratio_torch,
+                 "average biased variance / population variance":
+                     ratio_biased,
+                 "(m - 1) / m": (m - 1) / m})

@@ -1,13 +1,21 @@
-"""snippets/layers/batchnorm.py against torch.nn: outputs, gradients and buffers,
-over several training steps (different batch sizes) and then eval."""
+"""snippets/layers/batchnorm.py against torch.nn: outputs, gradients and
+buffers, over several training steps (different batch sizes) and then eval,
+on every constructor option; and batch_norm_manual against F.batch_norm."""
 
 import itertools
 
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.optim.swa_utils import update_bn
 
 from snippets.layers.batchnorm import TOLERANCE, BatchNorm, batch_norm_manual
+
+# float16/bfloat16 layers: PyTorch and we round in a different order, so
+# allow a few units in the last place of the dtype (eps: 2**-10, 2**-7).
+LOW_TOLERANCE = {torch.float16: dict(rtol=2e-3, atol=5e-3),
+                 torch.bfloat16: dict(rtol=1.6e-2, atol=4e-2)}
 
 TORCH_CLASS = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d,
                5: nn.BatchNorm3d}
@@ -33,20 +41,21 @@ def batch(batch_size, ndim, dtype, generator):
     return x
 
 
-def compare(ours, theirs, ndim, dtype, steps=(4, 7, 2, 5), eval_steps=2):
+def compare(ours, theirs, ndim, dtype, steps=(4, 7, 2, 5), eval_steps=2,
+            input_dtype=None):
     """Run both through training steps then eval; assert they agree."""
-    tol = TOLERANCE[dtype]
+    tol = {**TOLERANCE, **LOW_TOLERANCE}[dtype]
     g = torch.Generator().manual_seed(0)
     modes = [True] * len(steps) + [False] * eval_steps
     sizes = list(steps) + [3] * eval_steps
     for training, size in zip(modes, sizes):
         ours.train(training)
         theirs.train(training)
-        x = batch(size, ndim, dtype, g)
+        x = batch(size, ndim, torch.float64, g).to(input_dtype or dtype)
         x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
         y1, y2 = ours(x1), theirs(x2)
         torch.testing.assert_close(y1, y2, **tol)
-        grad_out = torch.randn(y1.shape, generator=g, dtype=dtype)
+        grad_out = torch.randn(y1.shape, generator=g).to(y1.dtype)
         y1.backward(grad_out)
         y2.backward(grad_out)
         torch.testing.assert_close(x1.grad, x2.grad, **tol)
@@ -62,7 +71,7 @@ def compare(ours, theirs, ndim, dtype, steps=(4, 7, 2, 5), eval_steps=2):
 
 
 CASES = list(itertools.product(
-    [2, 3, 4, 5], [0.1, 0.3, None], [True, False], [True, False],
+    [2, 3, 4, 5], [0.1, 0.3, None, 0.0, 1.0], [True, False], [True, False],
     [torch.float64, torch.float32]))
 
 
@@ -74,13 +83,128 @@ def test_matches_torch_nn(ndim, momentum, affine, track, dtype):
     compare(ours, theirs, ndim, dtype)
 
 
-@pytest.mark.parametrize("ndim", [2, 4])
-def test_scale_without_shift_matches_torch_nn(ndim):
+@pytest.mark.parametrize("ndim, affine, dtype", list(itertools.product(
+    [2, 3, 4, 5], [True, False], [torch.float64, torch.float32])))
+def test_scale_without_shift_matches_torch_nn(ndim, affine, dtype):
     """bias=False (keyword-only): weight but no bias, like torch.nn."""
-    ours, theirs = make_pair(ndim, torch.float64, bias=False)
+    ours, theirs = make_pair(ndim, dtype, bias=False, affine=affine)
     assert ours.bias is None and theirs.bias is None
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    compare(ours, theirs, ndim, torch.float64)
+    compare(ours, theirs, ndim, dtype)
+
+
+@pytest.mark.parametrize("eps", [1e-3, 0.1])
+def test_other_eps_matches_torch_nn(eps):
+    ours, theirs = make_pair(4, torch.float64, eps=eps)
+    compare(ours, theirs, 4, torch.float64)
+
+
+def test_defaults():
+    """The defaults the algorithm page states, in torch.nn and ours."""
+    for bn in (nn.BatchNorm1d(C), nn.BatchNorm2d(C), BatchNorm(C)):
+        assert bn.eps == 1e-5 and bn.momentum == 0.1
+        assert bn.affine and bn.track_running_stats
+        assert torch.equal(bn.weight, torch.ones(C))
+        assert torch.equal(bn.bias, torch.zeros(C))
+        assert torch.equal(bn.running_mean, torch.zeros(C))
+        assert torch.equal(bn.running_var, torch.ones(C))
+        assert bn.num_batches_tracked.item() == 0
+        assert bn.weight.shape == bn.running_var.shape == (C,)
+
+
+@pytest.mark.parametrize("device, dtype", list(itertools.product(
+    ["cpu", "meta"], [None, torch.float64, torch.bfloat16])))
+def test_device_and_dtype_arguments(device, dtype):
+    ours = BatchNorm(C, device=device, dtype=dtype)
+    theirs = nn.BatchNorm2d(C, device=device, dtype=dtype)
+    mine, torch_ = dict(ours.state_dict()), dict(theirs.state_dict())
+    assert list(mine) == list(torch_)
+    for name, value in torch_.items():
+        assert (mine[name].device, mine[name].dtype) == \
+            (value.device, value.dtype), name
+
+
+@pytest.mark.parametrize("layer_dtype, input_dtype, ndim", [
+    (torch.float32, torch.bfloat16, 4), (torch.float32, torch.float16, 4),
+    (torch.bfloat16, torch.bfloat16, 2), (torch.bfloat16, torch.bfloat16, 4),
+    (torch.float16, torch.float16, 3), (torch.float16, torch.float16, 5)])
+def test_low_precision_matches_torch_nn(layer_dtype, input_dtype, ndim):
+    """float16/bfloat16 inputs: computed in float32, returned in their
+    dtype, as torch.nn does (with a float32 or a low-precision layer)."""
+    ours, theirs = make_pair(ndim, layer_dtype)
+    compare(ours, theirs, ndim, input_dtype, input_dtype=input_dtype)
+
+
+@pytest.mark.parametrize("layer_dtype, input_dtype", [
+    (torch.float32, torch.float64), (torch.float64, torch.float32),
+    (torch.bfloat16, torch.float32), (torch.float16, torch.bfloat16)])
+@pytest.mark.parametrize("training", [True, False])
+def test_mixed_dtypes_raise_like_torch(layer_dtype, input_dtype, training):
+    ours = BatchNorm(C, dtype=layer_dtype).train(training)
+    theirs = nn.BatchNorm1d(C, dtype=layer_dtype).train(training)
+    x = torch.randn(4, C).to(input_dtype)
+    with pytest.raises(RuntimeError, match="mixed dtype"):
+        theirs(x)
+    with pytest.raises(RuntimeError, match="mixed dtype"):
+        ours(x)
+
+
+def test_flag_turned_off_after_construction_matches_torch_nn():
+    """track_running_stats=False set on a trained layer: training steps
+    use batch statistics and update nothing; eval keeps the buffers
+    (pytorch/pytorch#44415). Ours follows torch.nn in both."""
+    ours, theirs = make_pair(4, torch.float64)
+    compare(ours, theirs, 4, torch.float64, eval_steps=0)
+    for bn in (ours, theirs):
+        bn.track_running_stats = False
+    before = theirs.running_mean.clone(), theirs.num_batches_tracked.clone()
+    compare(ours, theirs, 4, torch.float64)
+    assert torch.equal(theirs.running_mean, before[0])
+    assert torch.equal(theirs.num_batches_tracked, before[1])
+
+
+def test_buffers_removed_after_construction_matches_torch_nn():
+    """With the buffers set to None, eval uses batch statistics."""
+    ours, theirs = make_pair(2, torch.float64)
+    for bn in (ours, theirs):
+        bn.running_mean = bn.running_var = None
+        bn.eval()
+    x = batch(5, 2, torch.float64, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(ours(x), theirs(x))
+    with torch.no_grad():  # batch statistics: each output mean is beta
+        torch.testing.assert_close(theirs(x).mean(0), theirs.bias)
+
+
+def test_reset_matches_torch_nn():
+    ours, theirs = make_pair(4, torch.float64)
+    compare(ours, theirs, 4, torch.float64)
+    for bn in (ours, theirs):
+        bn.reset_parameters()
+    for name, value in theirs.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+
+
+def test_pytorch_utilities_find_batchnorm_by_class():
+    """update_bn and convert_sync_batchnorm act on torch.nn's BatchNorm
+    layers and pass ours by: it is not a _BatchNorm."""
+    data = [torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+            + 3]
+    for layer, moves in ((nn.BatchNorm1d(C), True), (BatchNorm(C), False)):
+        model = nn.Sequential(nn.Linear(2, C), layer)
+        update_bn(data, model)
+        assert (layer.num_batches_tracked.item() == 1) is moves
+        assert bool(layer.running_mean.abs().sum() > 0) is moves
+        converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)[1]
+        assert isinstance(converted, nn.SyncBatchNorm) is moves
+
+
+def test_torch_checks_rank_per_class_ours_accepts_every_rank():
+    with pytest.raises(ValueError, match="expected 4D input"):
+        nn.BatchNorm2d(C)(torch.randn(4, C))
+    with pytest.raises(ValueError, match="expected 2D or 3D input"):
+        nn.BatchNorm1d(C)(torch.randn(4, C, 2, 2))
+    for shape in [(4, C), (4, C, 2), (4, C, 2, 2), (4, C, 2, 2, 2)]:
+        assert BatchNorm(C)(torch.randn(shape)).shape == shape
 
 
 class BiasedRunningVar(BatchNorm):
@@ -218,3 +342,122 @@ def test_eps_zero_is_allowed_with_running_stats_in_eval():
     theirs.eval()
     x = torch.randn(4, C, dtype=torch.float64)
     torch.testing.assert_close(ours(x), theirs(x))
+
+
+@pytest.mark.parametrize("use_weight, use_bias", [(True, True),
+                                                  (True, False),
+                                                  (False, False)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_manual_matches_functional_batch_norm(use_weight, use_bias, dtype):
+    """batch_norm_manual(x, weight, bias, eps) is F.batch_norm in
+    training mode without running statistics, forward and backward,
+    including weight=None and bias=None (affine=False)."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(6, C, 3, generator=g, dtype=dtype) * 2 + 1
+    w = torch.rand(C, generator=g, dtype=dtype) + 0.5 if use_weight else None
+    b = torch.randn(C, generator=g, dtype=dtype) if use_bias else None
+    grad_out = torch.randn(x.shape, generator=g, dtype=dtype)
+    results = []
+    for function in (batch_norm_manual,
+                     lambda x, w, b, eps: F.batch_norm(
+                         x, None, None, w, b, training=True, eps=eps)):
+        inputs = [t.clone().requires_grad_() if t is not None else None
+                  for t in (x, w, b)]
+        function(*inputs, eps=1e-3).backward(grad_out)
+        results.append([inputs[0].grad] + [t.grad for t in inputs[1:]
+                                           if t is not None])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, **TOLERANCE[dtype])
+
+
+def test_manual_refuses_a_second_derivative():
+    """torch's batch norm has second derivatives (gradgradcheck passes);
+    the closed-form backward has none, and says so instead of returning
+    a wrong one."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(5, C, generator=g, dtype=torch.float64)
+    w = torch.rand(C, generator=g, dtype=torch.float64) + 0.5
+    b = torch.randn(C, generator=g, dtype=torch.float64)
+    inputs = tuple(t.requires_grad_() for t in (x, w, b))
+
+    def reference(x, w, b):
+        return F.batch_norm(x, None, None, w, b, training=True)
+    assert torch.autograd.gradgradcheck(reference, inputs)
+    # A gradient penalty: differentiate, then backward through the result.
+    (gx,) = torch.autograd.grad(batch_norm_manual(*inputs).pow(3).sum(),
+                                inputs[0], create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gx.pow(2).sum().backward()
+
+
+@pytest.mark.parametrize("shape, eps", [((1, C), 1e-5), ((1, C, 1, 1), 1e-5),
+                                        ((4, C), 0.0), ((4, C), -1.0)])
+def test_manual_raises_like_functional_batch_norm(shape, eps):
+    x = torch.randn(shape)
+    with pytest.raises(ValueError) as torch_error:
+        F.batch_norm(x, None, None, training=True, eps=eps)
+    with pytest.raises(ValueError) as our_error:
+        batch_norm_manual(x, eps=eps)
+    assert str(our_error.value) == str(torch_error.value)
+
+
+@pytest.mark.parametrize("x_dtype, w_dtype", [
+    (torch.bfloat16, torch.bfloat16), (torch.float16, torch.float32),
+    (torch.float32, torch.float64)])
+def test_manual_refuses_other_dtypes(x_dtype, w_dtype):
+    x, w = torch.randn(4, C).to(x_dtype), torch.ones(C, dtype=w_dtype)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        batch_norm_manual(x, w, None)
+
+
+def test_eps_message_the_algorithm_page_quotes():
+    bn = nn.BatchNorm1d(C, eps=0.0)  # the constructor accepts it
+    with pytest.raises(ValueError) as error:
+        bn(torch.randn(4, C))
+    assert str(error.value) == ("batch_norm eps must be positive during "
+                                "training, but got 0.0")
+
+
+def test_gamma_beta_can_be_the_identity():
+    """Per batch in training mode (gamma, beta from that batch's
+    statistics), and for every input in eval mode (from the running
+    ones); a fixed gamma, beta do not undo another training batch."""
+    g = torch.Generator().manual_seed(6)
+    x, other = (torch.randn(16, C, generator=g, dtype=torch.float64) * 3
+                + 2 for _ in range(2))
+    bn = nn.BatchNorm1d(C, dtype=torch.float64)
+    with torch.no_grad():
+        bn.weight.copy_(torch.sqrt(x.var(0, correction=0) + bn.eps))
+        bn.bias.copy_(x.mean(0))
+        torch.testing.assert_close(bn(x), x)
+        assert not torch.allclose(bn(other), other)
+        bn.running_mean.copy_(other.mean(0) + 1)
+        bn.running_var.copy_(other.var(0) * 2)
+        bn.weight.copy_(torch.sqrt(bn.running_var + bn.eps))
+        bn.bias.copy_(bn.running_mean)
+        bn.eval()
+        for inputs in (x, other):
+            torch.testing.assert_close(bn(inputs), inputs)
+
+
+@pytest.mark.parametrize("a, b", [(0.3, 2.0), (-1.0, 4.0), (5.0, 5.1),
+                                  (1.0, 1.003), (2.0, 2.001)])
+def test_a_batch_of_two(a, b):
+    """In training mode each output is +-(|a-b|/2) / sqrt(((a-b)/2)^2 +
+    eps): near +-1 when |a - b| >> 2 sqrt(eps), pulled to 0 otherwise."""
+    bn = nn.BatchNorm1d(1, dtype=torch.float64)
+    y = bn(torch.tensor([[a], [b]], dtype=torch.float64)).detach()
+    half = abs(a - b) / 2
+    expected = half / (half ** 2 + bn.eps) ** 0.5
+    torch.testing.assert_close(y.abs().flatten(),
+                               torch.full((2,), expected, dtype=y.dtype))
+    assert (y[0] < y[1]).item() == (a < b)
+    assert (expected > 0.99) == (abs(a - b) > 20 * bn.eps ** 0.5)
+
+
+def test_torch_batchnorm_records_one_autograd_operation():
+    x = torch.randn(4, C, 3, 3, requires_grad=True)
+    y = nn.BatchNorm2d(C)(x)
+    assert type(y.grad_fn).__name__.startswith("NativeBatchNorm")
+    inputs = [n for n, _ in y.grad_fn.next_functions if n is not None]
+    assert all(type(n).__name__ == "AccumulateGrad" for n in inputs)
