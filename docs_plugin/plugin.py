@@ -373,10 +373,11 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f'<img src="../../{rel}" alt="Figure {count} of the '
                     f'example {name}">')
         target = folder / "gallery" / f"{name}.ipynb"
-        if not target.is_file():
+        text = nbformat.writes(notebook)
+        if not target.is_file() or target.read_text("utf-8") != text:
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_suffix(".tmp")
-            nbformat.write(notebook, temporary)
+            temporary.write_text(text, encoding="utf-8")
             os.replace(temporary, target)
         return folder
 

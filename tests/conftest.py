@@ -121,11 +121,10 @@ def once(folder, make):
 @pytest.fixture(scope="session")
 def build(shared):
     """The real site, built once per test run in fast mode with --strict,
-    caching into a temporary folder (one example at a time: the other
-    workers run examples too)."""
+    caching into a temporary folder."""
     def make(folder):
         result = mkdocs_build(folder / "site", env=fast_env(
-            DOCS_CACHE_DIR=str(folder / "cache"), DOCS_JOBS="1"))
+            DOCS_CACHE_DIR=str(folder / "cache")))
         (folder / "log.txt").write_text(result.stderr)
         assert result.returncode == 0, result.stderr[-4000:]
 
@@ -258,3 +257,10 @@ def tiny(tmp_path):
 
     build.root = tmp_path
     return build
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the built site run last: pytest-xdist hands tests out
+    in this order, so the workers run the examples and the fault cases
+    first, and the one build happens when little else is left to do."""
+    items.sort(key=lambda item: "build" in getattr(item, "fixturenames", ()))
