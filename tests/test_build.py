@@ -266,3 +266,26 @@ def test_a_missing_file_in_a_block_include_names_its_line(tiny):
     assert "index.md:6: included file tiny/absent.md not found" in \
         result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_example_records_a_dead_value(build):
+    """Every value an example records is shown on a page or read by a test
+    (a value nobody uses is work done for nothing, and rots)."""
+    from conftest import DOCS, EXAMPLES, referenced_outputs
+    from docs_plugin.runner import discover
+
+    refs = referenced_outputs(DOCS)
+    tests = "".join(p.read_text() for p in
+                    (EXAMPLES.parent / "tests").glob("*.py"))
+    dead = []
+    for example in discover(EXAMPLES):
+        outputs = build.outputs(example.name)
+        for filename in ("values.json", "timings.json"):
+            if not (outputs / filename).is_file():
+                continue
+            for key in json.loads((outputs / filename).read_text()):
+                used = key in refs.get(example.name, {}).get("values", ())
+                if not used and f'"{key}"' not in tests \
+                        and f"'{key}'" not in tests:
+                    dead.append(f"{example.name}.{key}")
+    assert dead == []
