@@ -2,6 +2,7 @@
 figures load, nothing errors in the console, search finds pages."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,4 +166,39 @@ def test_search_finds_a_page(page):
         ".some(item => item.innerText.includes('running_mean'))",
         timeout=20000)
     assert page.locator(".md-search-result__item").count() >= 1
+    assert page.problems == []
+
+
+@pytest.mark.parametrize("path", ["", "algorithm/", "gallery/",
+                                  "gallery/mlp_batchnorm/", "claims/"])
+def test_pages_in_the_dark_scheme(browser, server, path):
+    """The dark scheme (following the system) loads cleanly: figures,
+    the shared notebook stylesheet, math; the toggle switches schemes."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  color_scheme="dark")
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(
+        m.text))
+    page.on("response", lambda r: r.status >= 400 and problems.append(
+        f"{r.status}: {r.url}"))
+    page.goto(server + path, wait_until="networkidle")
+    assert page.evaluate(
+        "document.body.getAttribute('data-md-color-scheme')") == "slate"
+    assert all(ok for _, ok in images_loaded(page))
+    if path.startswith("gallery/mlp"):
+        background = page.evaluate(
+            "getComputedStyle(document.querySelector('.jp-Notebook'))"
+            ".getPropertyValue('--jp-layout-color0').trim()")
+        assert background and background != "white", background
+    assert problems == []
+    context.close()
+
+
+def test_claim_marks_link_to_the_claims_page(page):
+    page.goto(page.base + "claims/", wait_until="networkidle")
+    text = page.locator("article").inner_text()
+    assert re.search(r"\d+ of \d+ claims held in this build", text)
+    rows = page.locator("article table tbody tr")
+    assert rows.count() >= 10
     assert page.problems == []
