@@ -527,7 +527,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"| {mark} | {sentence} ([{page}]({page})) | "
                     f"`{c['example']}.{c['name']}`{{ #{anchor} }} in "
                     f"[{c['example']}](gallery/{c['example']}.ipynb) | "
-                    f"{evidence_text(c['evidence']).replace('|', '/')} |")
+                    f"{evidence_text(c['evidence']).replace('|', chr(92) + '|')} |")
             lines.append("")
         return "\n".join(lines)
 
