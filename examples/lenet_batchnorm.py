@@ -201,6 +201,8 @@ gaps = [after_epoch(bn, e) - after_epoch(none, e) for e in (1, EPOCHS)]
 report.claim("bn_ahead_after_each_epoch", min(gaps) >= 0.05, {
     "epoch 1: with minus without (points)": 100 * gaps[0],
     f"epoch {EPOCHS} (points)": 100 * gaps[1]})
+# "Follows": the first losses agree to float32 rounding, and the test
+# accuracies after one epoch differ by at most half a point.
 scratch_gap = abs(after_epoch(scratch, 1) - after_epoch(bn, 1))
 report.claim("scratch_follows_nn", first_diff < 1e-4 and
              scratch_gap <= 0.005, {
