@@ -1,18 +1,22 @@
 """The experiments page's building blocks, checked against PyTorch: the
-LeNet builder, the "lite" BatchNorm, the bias claim, and the training run
-that every study repeats."""
+LeNet builder, the statements the page makes about BatchNorm in LeNet
+(defaults, affine=False, the bias before it, the running mean's lag), the
+training run that every study repeats, and how the studies compare
+variants over seeds. LiteBatchNorm has its own file,
+tests/test_lite_batchnorm.py."""
 
 from functools import partial
 
 import pytest
 import torch
-from test_batchnorm import compare, make_pair
 from torch import nn
 
-from snippets.experiments.lenet import (compared_with, fashion_mnist, fit,
-                                        lenet, repeat, seed_rows, within_noise)
+from snippets.experiments.lenet import (compare, comparison_rows,
+                                        effect_text, fashion_mnist,
+                                        final_stretch, fit, lenet, measured,
+                                        repeat)
 from snippets.experiments.models import no_norm
-from snippets.layers.batchnorm import TOLERANCE, BatchNorm
+from snippets.layers.batchnorm import BatchNorm
 from snippets.layers.lite_batchnorm import LiteBatchNorm
 
 HIDDEN = (nn.Conv2d, nn.Linear)
@@ -22,42 +26,10 @@ def kinds(model):
     return [type(m).__name__ for m in model]
 
 
-@pytest.mark.parametrize("ndim", [2, 4])
-def test_lite_batchnorm_with_both_halves_is_batchnorm(ndim):
-    """center=True, scale=True: nn.BatchNorm1d/2d in train and eval,
-    outputs, gradients and running statistics (float64)."""
-    ours, theirs = make_pair(ndim, torch.float64, ours_class=LiteBatchNorm)
-    compare(ours, theirs, ndim, torch.float64)
-
-
-@pytest.mark.parametrize("center, scale", [(True, False), (False, True)])
-def test_lite_batchnorm_halves_in_train_and_eval(center, scale):
-    torch.manual_seed(0)
-    layer = LiteBatchNorm(3, center=center, scale=scale).double()
-    with torch.no_grad():
-        layer.weight.uniform_(0.5, 1.5)
-        layer.bias.uniform_(-1, 1)
-    for _ in range(3):  # fill the running statistics
-        layer(torch.randn(16, 3, 4, 4, dtype=torch.float64) * 3 + 2)
-    x = torch.randn(16, 3, 4, 4, dtype=torch.float64) * 3 + 2
-    for training in (True, False):
-        layer.train(training)
-        if training:
-            mean = x.mean((0, 2, 3), keepdim=True)
-            var = x.var((0, 2, 3), correction=0, keepdim=True)
-        else:
-            mean = layer.running_mean.view(1, -1, 1, 1)
-            var = layer.running_var.view(1, -1, 1, 1)
-        expected = x - mean if center else x
-        expected = expected / torch.sqrt(var + layer.eps) if scale \
-            else expected
-        expected = expected * layer.weight.view(1, -1, 1, 1) \
-            + layer.bias.view(1, -1, 1, 1)
-        torch.testing.assert_close(layer(x), expected,
-                                   **TOLERANCE[torch.float64])
-
-
 def test_lenet_layout_follows_d2l():
+    """The layout of d2l's LeNet with BatchNorm (16 * 4 * 4 -> 120 -> 84
+    -> 10, no padding), except that the four layers before a BatchNorm
+    have no bias (d2l keeps them)."""
     model = lenet()
     assert kinds(model) == [
         "Conv2d", "BatchNorm2d", "Sigmoid", "AvgPool2d",
@@ -84,25 +56,97 @@ def test_lenet_knobs():
     conv_only = kinds(lenet(normalize=(0, 1)))
     assert conv_only.count("BatchNorm2d") == 2
     assert "BatchNorm1d" not in conv_only
+    linear_only = lenet(normalize=(2, 3))
+    assert kinds(linear_only).count("BatchNorm1d") == 2
+    assert [m.bias is None for m in linear_only if isinstance(m, HIDDEN)] \
+        == [False, False, True, True, False]
     dropout = kinds(lenet(dropout=0.5))
     assert dropout.count("Dropout") == 2
-    assert dropout[dropout.index("Dropout") - 1] == "Sigmoid"
+    assert [dropout[i - 1] for i, k in enumerate(dropout)
+            if k == "Dropout"] == ["Sigmoid", "Sigmoid"]
     assert kinds(lenet(BatchNorm, BatchNorm)).count("BatchNorm") == 4
+    # A variance-only LiteBatchNorm does not subtract the mean, and still
+    # gets no bias before it: its beta is the only shift (as the lenet()
+    # docstring says: no bias where a normalization layer follows).
+    variance_only = partial(LiteBatchNorm, center=False)
+    hidden = [m for m in lenet(variance_only, variance_only)
+              if isinstance(m, HIDDEN)]
+    assert all(m.bias is None for m in hidden[:4])
 
 
-def test_initial_weights_depend_on_the_seed_only():
+# Every variant the studies build, by the knob it turns.
+VARIANTS = {
+    "no normalization": partial(lenet, no_norm, no_norm),
+    "from scratch": partial(lenet, BatchNorm, BatchNorm),
+    "after sigmoid": partial(lenet, after_activation=True),
+    "conv layers only": partial(lenet, normalize=(0, 1)),
+    "linear layers only": partial(lenet, normalize=(2, 3)),
+    "mean only": partial(lenet, partial(LiteBatchNorm, scale=False),
+                         partial(LiteBatchNorm, scale=False)),
+    "variance only": partial(lenet, partial(LiteBatchNorm, center=False),
+                             partial(LiteBatchNorm, center=False)),
+    "affine=False": partial(lenet, partial(nn.BatchNorm2d, affine=False),
+                            partial(nn.BatchNorm1d, affine=False)),
+    "dropout": partial(lenet, dropout=0.5),
+    "bias before BatchNorm": partial(lenet, bias=True),
+}
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_initial_weights_depend_on_the_seed_only(name):
     """The studies compare variants "from the same weights": the seed
-    fixes every conv and linear weight, with or without BatchNorm."""
-    def weights(make):
-        torch.manual_seed(3)
+    fixes every conv and linear weight, whatever else a variant changes."""
+    def weights(make, seed):
+        torch.manual_seed(seed)
         return [m.weight for m in make() if isinstance(m, HIDDEN)]
 
-    for a, b in zip(weights(lenet), weights(partial(lenet, BatchNorm,
-                                                     BatchNorm))):
+    for a, b in zip(weights(lenet, 3), weights(VARIANTS[name], 3)):
         assert torch.equal(a, b)
-    for a, b in zip(weights(lenet), weights(partial(lenet, no_norm,
-                                                     no_norm))):
-        assert torch.equal(a, b)
+    assert not torch.equal(weights(lenet, 3)[0], weights(lenet, 4)[0])
+
+
+@pytest.mark.parametrize("make", [nn.BatchNorm2d, nn.BatchNorm1d,
+                                  BatchNorm])
+def test_batchnorm_starts_as_the_identity_affine(make):
+    """BatchNorm's weight (gamma) starts at 1 and its bias (beta) at 0;
+    the running statistics at mean 0 and variance 1."""
+    layer = make(6)
+    assert torch.equal(layer.weight, torch.ones(6))
+    assert torch.equal(layer.bias, torch.zeros(6))
+    assert torch.equal(layer.running_mean, torch.zeros(6))
+    assert torch.equal(layer.running_var, torch.ones(6))
+
+
+def test_affine_false_is_gamma_and_beta_fixed_at_1_and_0():
+    """affine=False behaves like the default layer with its weight and
+    bias frozen at their initial 1 and 0, in train and eval mode."""
+    fixed = nn.BatchNorm2d(4, affine=False)
+    default = nn.BatchNorm2d(4)
+    assert fixed.weight is None and fixed.bias is None
+    g = torch.Generator().manual_seed(0)
+    for training in (True, True, False):
+        fixed.train(training)
+        default.train(training)
+        x = torch.randn(8, 4, 5, 5, generator=g) * 3 + 1
+        torch.testing.assert_close(fixed(x), default(x), rtol=0, atol=0)
+
+
+def test_affine_false_output_is_standardized_in_training_only():
+    """In training mode every channel of the output has mean 0 and
+    (biased) variance 1, up to eps; in eval mode, with running statistics
+    from other batches, it does not."""
+    layer = nn.BatchNorm2d(4, affine=False).double()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(16, 4, 6, 6, generator=g, dtype=torch.float64) * 3 + 2
+    y = layer(x)
+    torch.testing.assert_close(y.mean((0, 2, 3)),
+                               torch.zeros(4, dtype=torch.float64),
+                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(y.var((0, 2, 3), correction=0),
+                               torch.ones(4, dtype=torch.float64),
+                               rtol=0, atol=1e-5)
+    layer.eval()  # one batch of running statistics: far from this batch
+    assert layer(x).mean((0, 2, 3)).abs().min() > 0.1
 
 
 def test_bias_before_batchnorm_gets_no_gradient_and_changes_nothing():
@@ -136,17 +180,57 @@ def test_bias_before_batchnorm_gets_no_gradient_and_changes_nothing():
     assert plain[0].bias.grad.abs().max() > 1e-6
 
 
+@pytest.mark.parametrize("case", ["after the sigmoid", "BatchNorm in eval"])
+def test_the_bias_is_not_cancelled(case):
+    """The exceptions to "drop the bias": with BatchNorm after the
+    activation, or with a BatchNorm kept in eval mode while the network
+    trains (frozen), the bias before it gets a gradient."""
+    torch.manual_seed(0)
+    model = lenet(after_activation=case == "after the sigmoid",
+                  bias=True).double()
+    if case == "BatchNorm in eval":
+        for m in model:
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()  # subtracts the running mean, not the batch's
+    x = torch.rand(32, 1, 28, 28, dtype=torch.float64)
+    y = torch.randint(0, 10, (32,))
+    nn.functional.cross_entropy(model(x), y).backward()
+    assert model[0].bias.grad.abs().max() > 1e-6
+
+
+def test_running_mean_lags_behind_a_bias_by_the_momentum_factor():
+    """Feed one BatchNorm x and another x + b for t steps: both see the
+    same batch statistics up to the shift, so in eval mode their outputs
+    differ by the part of b the running mean has not caught up with,
+    b (1 - momentum)^t / sqrt(running_var + eps)."""
+    g = torch.Generator().manual_seed(2)
+    plain, shifted = nn.BatchNorm1d(3).double(), nn.BatchNorm1d(3).double()
+    b = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
+    steps = 20
+    for _ in range(steps):
+        x = torch.randn(64, 3, generator=g, dtype=torch.float64)
+        plain(x)
+        shifted(x + b)
+    plain.eval()
+    shifted.eval()
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    lag = b * 0.9 ** steps / torch.sqrt(plain.running_var + plain.eps)
+    torch.testing.assert_close(shifted(x + b) - plain(x),
+                               lag.expand(5, 3), rtol=1e-9, atol=1e-12)
+
+
 def test_fit_is_deterministic_and_evaluates_when_asked():
     data = fashion_mnist(512, 200)
     a = fit(lenet, data, lr=1.0, epochs=2, batch_size=128, seed=1,
-            evaluate_every=2)
+            evaluate_at=[2, 4, 6, 8], train_accuracy=True)
     b = fit(lenet, data, lr=1.0, epochs=2, batch_size=128, seed=1,
-            evaluate_every=2)
+            evaluate_at=[2, 4, 6, 8], train_accuracy=True)
     assert a.losses == b.losses and a.test_accuracy == b.test_accuracy
-    assert a.evaluated_at == [2, 4, 6, 8]
+    assert a.evaluated_at == [2, 4, 6, 8] and len(a.train_accuracy) == 4
     # Evaluating mid-run (eval mode) must not change the training itself.
     once = fit(lenet, data, lr=1.0, epochs=2, batch_size=128, seed=1)
     assert once.losses == a.losses and once.evaluated_at == [4, 8]
+    assert once.train_accuracy is None
     c = fit(lenet, data, lr=1.0, epochs=2, batch_size=128, seed=2)
     assert c.losses != a.losses
 
@@ -161,15 +245,44 @@ def test_from_scratch_batchnorm_trains_lenet_like_torch():
         < 1e-4
 
 
-def test_seed_summaries():
-    assert within_noise([0.5, 0.7], [0.6]) and not within_noise([0.5],
-                                                               [0.6])
+def test_final_stretch_ends_with_the_last_step():
+    assert final_stretch(78, 39) == [52, 65, 78]
+    assert final_stretch(160, 26) == [142, 151, 160]
+    assert final_stretch(12, 6, count=2) == [9, 12]
+
+
+def test_seed_comparisons_follow_the_site_procedure():
+    """Variants trained per seed, compared with compare.Comparison:
+    worse only when every run is below every run of the reference; the
+    effect is the difference of means with the per-seed range."""
     data = fashion_mnist(256, 100)
     results = repeat({"BN": lenet, "none": partial(lenet, no_norm,
                                                    no_norm)},
                      data, seeds=[0, 1], lr=1.0, epochs=1, batch_size=128)
     assert [len(v) for v in results.values()] == [2, 2]
-    rows = seed_rows(results)
-    assert rows[0][0] == "BN" and "to" in rows[0][1]
-    words = compared_with(results, "BN", "last-epoch loss")
-    assert set(words) == {"none"}
+    c = compare(results, "none", "BN", "last-epoch loss")
+    assert list(c.values) == measured(results, "none", "last-epoch loss")
+    assert c.higher_is_better is False
+    rows = comparison_rows(results, "BN", "test accuracy")
+    assert rows[0][0] == "BN" and rows[0][2] == "reference"
+    assert rows[1][3] in ("better", "worse", "within seed-to-seed noise")
+
+
+def test_effect_text_and_verdicts():
+    """Overlapping runs are within seed-to-seed noise even when each seed
+    of one is below the same seed of the other; separated runs are worse;
+    the effect is printed in points with the per-seed range."""
+    class R:  # just what the metrics read
+        def __init__(self, acc):
+            self.test_accuracy, self.losses, self.steps_per_epoch = \
+                [acc], [0.0], 1
+
+    results = {"ref": [R(0.768), R(0.751), R(0.776)],
+               "paired lower": [R(0.742), R(0.742), R(0.766)],
+               "far lower": [R(0.40), R(0.45), R(0.50)]}
+    close = compare(results, "paired lower", "ref", "test accuracy")
+    assert close.verdict == "within seed-to-seed noise"
+    assert effect_text(close, "test accuracy") == \
+        "-1.5 points (-2.6 to -0.9 by seed)"
+    assert compare(results, "far lower", "ref", "test accuracy").verdict \
+        == "worse"

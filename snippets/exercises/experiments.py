@@ -24,6 +24,22 @@ def covariance_rank(batch_size, num_features, seed=0):
     x = x - x.mean(0)  # centring costs one rank
     covariance = x.T @ x / batch_size
     return int(torch.linalg.matrix_rank(covariance))
+
+
+def eigenvector_gradient(eigenvalues):
+    """Gradient of a loss on the eigenvectors ``torch.linalg.eigh``
+    returns, for a diagonal matrix with these eigenvalues.
+
+    >>> bool(eigenvector_gradient([1.0, 2.0, 3.0]).isfinite().all())
+    True
+    >>> bool(eigenvector_gradient([1.0, 1.0, 3.0]).isnan().any())  # repeated
+    True
+    """
+    matrix = torch.diag(torch.tensor(eigenvalues, dtype=torch.float64))
+    matrix.requires_grad_()
+    _, vectors = torch.linalg.eigh(matrix)
+    vectors.sum().backward()
+    return matrix.grad
 # --8<-- [end:whitening]
 
 

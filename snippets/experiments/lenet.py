@@ -1,18 +1,19 @@
-"""LeNet-5 as the d2l book trains it, and the one short training run that
-every study on the experiments page repeats with a different model.
+"""LeNet-5 as the d2l book builds it, the one short training run that every
+study on the experiments page repeats with a different model, and the way
+those studies compare variants over seeds.
 
 The studies change one thing at a time (the normalization layer, where it
 sits, the learning rate, dropout, the bias), so everything else lives here.
 """
 
-import time
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from snippets.support import data
 from snippets.experiments.models import no_norm
+from snippets.support import data
+from snippets.support.compare import Comparison
 from snippets.support.training import accuracy, train
 
 CONV_WIDTHS = (6, 16)  # output channels of the two 5x5 convolutions
@@ -29,9 +30,10 @@ def lenet(norm2d=nn.BatchNorm2d, norm1d=nn.BatchNorm1d, *,
     ``norm2d(C)`` follows the hidden conv layers and ``norm1d(F)`` the
     hidden linear layers listed in ``normalize`` (0, 1: conv1, conv2;
     2, 3: fc1, fc2), before the activation unless ``after_activation``.
-    ``bias`` (default: only where no normalization subtracts the mean
-    right after) and ``dropout`` after each hidden linear layer's
-    activation complete the knobs the studies turn.
+    ``bias``: whether those four layers have a bias (default: only where
+    no normalization layer follows them before the activation).
+    ``dropout``: its probability, after each hidden linear layer's
+    activation.
 
     >>> lenet(normalize=(0,))[:4]
     Sequential(
@@ -56,8 +58,7 @@ def lenet(norm2d=nn.BatchNorm2d, norm1d=nn.BatchNorm1d, *,
 
     # PyTorch's default initialization draws random numbers, more of them
     # when there are biases; draw them from a copy of the generator so
-    # that the init below, as in d2l's train_ch6 (Xavier), is the same for
-    # every variant built from one seed.
+    # that the Xavier init below is the same for every variant of a seed.
     with torch.random.fork_rng(devices=[]):
         block(0, lambda b: nn.Conv2d(1, 6, 5, bias=b), norm2d, 6)
         layers.append(nn.AvgPool2d(2, 2))
@@ -74,9 +75,9 @@ def lenet(norm2d=nn.BatchNorm2d, norm1d=nn.BatchNorm1d, *,
                             if not isinstance(m, nn.Identity)])
     for module in model:
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(module.weight)
+            nn.init.xavier_uniform_(module.weight)  # as d2l's train_ch6
             if module.bias is not None:
-                nn.init.zeros_(module.bias)
+                nn.init.zeros_(module.bias)  # our choice, not d2l's
     return model
 # --8<-- [end:lenet]
 
@@ -100,19 +101,18 @@ class Result:
     losses: list  # training loss of every step
     test_accuracy: list  # in eval mode, after the steps in evaluated_at
     evaluated_at: list
-    train_accuracy: float  # at the end, in eval mode (None: not asked)
-    seconds: float  # training only, without the evaluations
+    train_accuracy: list  # likewise on the training set (None: not asked)
     steps_per_epoch: int
     model: nn.Module  # the trained model
 
 
 # --8<-- [start:fit]
 def fit(make_model, dataset, *, lr, epochs, batch_size=256, seed=0,
-        evaluate_every=None, train_accuracy=False):
+        evaluate_at=None, train_accuracy=False):
     """Build ``make_model()`` from ``seed`` and train it with SGD, as the
-    d2l book trains LeNet; test accuracy is measured after every epoch
-    (or every ``evaluate_every`` steps), and accuracy on the training set
-    at the end if ``train_accuracy`` (a pass over all of it: not free).
+    d2l book trains LeNet. Test accuracy (eval mode) is measured after
+    each step in ``evaluate_at`` (default: after every epoch), and so is
+    accuracy on the training set if ``train_accuracy``.
 
     >>> d = fashion_mnist(512, 256)
     >>> r = fit(lenet, d, lr=1.0, epochs=2, batch_size=128)
@@ -124,48 +124,38 @@ def fit(make_model, dataset, *, lr, epochs, batch_size=256, seed=0,
     model = make_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     steps_per_epoch = -(-len(x) // batch_size)
-    every = evaluate_every or steps_per_epoch
-    test_accuracy, evaluated_at, evaluating = [], [], 0.0
+    if evaluate_at is None:
+        evaluate_at = range(steps_per_epoch, epochs * steps_per_epoch + 1,
+                            steps_per_epoch)
+    evaluate_at = set(evaluate_at)
+    test_accuracy, on_train, evaluated_at = [], [], []
 
     def after_step(step):
-        nonlocal evaluating
-        if step % every == 0:
-            start = time.perf_counter()
+        if step in evaluate_at:
             test_accuracy.append(accuracy(model, x_test, y_test))
+            if train_accuracy:
+                on_train.append(accuracy(model, x, y))
             evaluated_at.append(step)
             model.train()  # accuracy() switched to eval mode
-            evaluating += time.perf_counter() - start
 
-    start = time.perf_counter()
     losses = train(model, x, y, epochs=epochs, batch_size=batch_size,
                    optimizer=optimizer, seed=seed, callback=after_step,
                    label=f"lr={lr} seed={seed}")
-    seconds = time.perf_counter() - start - evaluating
-    on_train = accuracy(model, x, y) if train_accuracy else None
-    return Result(losses, test_accuracy, evaluated_at, on_train, seconds,
-                  steps_per_epoch, model)
+    return Result(losses, test_accuracy, evaluated_at,
+                  on_train if train_accuracy else None, steps_per_epoch,
+                  model)
 # --8<-- [end:fit]
 
 
-def spread(values):
-    """Mean, min and max, the way the tables show a few seeds.
+def final_stretch(steps, span, count=3):
+    """``count`` evenly spaced steps over the last ``span`` steps of a run
+    of ``steps``, ending with the last: where the seed studies evaluate,
+    so that a metric is a mean over the end of training, not a snapshot.
 
-    >>> spread([0.8, 0.9, 0.85])
-    (0.85, 0.8, 0.9)
+    >>> final_stretch(78, 39)
+    [52, 65, 78]
     """
-    values = [float(v) for v in values]
-    return round(sum(values) / len(values), 12), min(values), max(values)
-
-
-def within_noise(a, b):
-    """Whether two sets of runs (one value per seed) overlap: if the worst
-    of one beats the best of the other, the gap is larger than the
-    seed-to-seed spread seen here; otherwise we cannot rank them.
-
-    >>> within_noise([0.80, 0.84], [0.83, 0.86]), within_noise([0.8], [0.9])
-    (True, False)
-    """
-    return max(a) >= min(b) and max(b) >= min(a)
+    return [steps - span + span * (i + 1) // count for i in range(count)]
 
 
 # --- comparing variants over a few seeds ---------------------------------
@@ -180,20 +170,29 @@ def repeat(variants, dataset, *, seeds, **fit_args):
 # --8<-- [end:repeat]
 
 
+def mean(values):
+    values = [float(v) for v in values]
+    return sum(values) / len(values)
+
+
 def last_epoch_loss(result):
     """Mean training loss over the last epoch: steadier than the loss of
-    one step or the accuracy of the final weights."""
-    losses = result.losses[-result.steps_per_epoch:]
-    return sum(losses) / len(losses)
+    one step."""
+    return mean(result.losses[-result.steps_per_epoch:])
 
 
-# name: (value of one run, whether higher is better)
-METRICS = {"test accuracy": (lambda r: r.test_accuracy[-1], True),
-           "train accuracy": (lambda r: r.train_accuracy, True),
+# name: (value of one run, whether higher is better). Accuracies are the
+# mean over a run's evaluations, which the seed studies make at the end.
+METRICS = {"test accuracy": (lambda r: mean(r.test_accuracy), True),
+           "train accuracy": (lambda r: mean(r.train_accuracy), True),
            "last-epoch loss": (last_epoch_loss, False),
            # how much better the model does on the images it trained on
-           "train-test gap": (lambda r: r.train_accuracy
-                              - r.test_accuracy[-1], False)}
+           "train-test gap": (lambda r: mean(r.train_accuracy)
+                              - mean(r.test_accuracy), False)}
+
+
+def is_accuracy(metric):
+    return "loss" not in metric
 
 
 def measured(results, name, metric):
@@ -201,79 +200,127 @@ def measured(results, name, metric):
     return [METRICS[metric][0](r) for r in results[name]]
 
 
-def seed_rows(results, metrics=("test accuracy", "last-epoch loss")):
-    """Table rows: the variant, then per metric "mean (min to max)".
+def compare(results, name, reference, metric):
+    """Variant ``name`` against ``reference`` on ``metric``, seed by seed
+    (``snippets/support/compare.py`` states the procedure)."""
+    return Comparison(measured(results, name, metric),
+                      measured(results, reference, metric),
+                      higher_is_better=METRICS[metric][1])
 
-    >>> r = Result([1.0, 0.5], [0.8], [2], 0.9, 1.0, 1, None)
-    >>> seed_rows({"BN": [r, r]})
-    [['BN', '80.0% (80.0% to 80.0%)', '0.500 (0.500 to 0.500)']]
+
+def level(value, metric):
+    """A metric's value as the tables show it: accuracies in percent, a
+    gap between two accuracies in percentage points, losses with three
+    decimals.
+
+    >>> level(0.8125, "test accuracy"), level(0.63849, "last-epoch loss")
+    ('81.2%', '0.638')
+    >>> level(0.132, "train-test gap")
+    '13.2 points'
     """
+    if "gap" in metric:
+        return f"{100 * value:.1f} points"
+    return f"{value:.1%}" if is_accuracy(metric) else f"{value:.3f}"
+
+
+def difference(value, metric):
+    """A difference of two values of ``metric``: accuracies in percentage
+    points, losses in loss units, always signed.
+
+    >>> difference(-0.0147, "test accuracy"), difference(0.012, "loss")
+    ('-1.5 points', '+0.012')
+    """
+    if is_accuracy(metric):
+        return f"{100 * value:+.1f} points"
+    return f"{value:+.3f}"
+
+
+def spread_text(values, metric):
+    """Mean and range over seeds, e.g. ``81.0% (80.0% to 82.0%)``.
+
+    >>> spread_text([0.087, 0.17], "train-test gap")
+    '12.8 points (8.7 to 17.0)'
+    """
+    low, high = (level(v, metric).replace(" points", "")
+                 for v in (min(values), max(values)))
+    return f"{level(mean(values), metric)} ({low} to {high})"
+
+
+def effect_text(comparison, metric):
+    """Difference of the means, then the range of the per-seed
+    differences.
+
+    >>> c = Comparison([0.742, 0.742, 0.766], [0.768, 0.751, 0.776])
+    >>> effect_text(c, "test accuracy")
+    '-1.5 points (-2.6 to -0.9 by seed)'
+    """
+    low, high = comparison.paired
+    if is_accuracy(metric):
+        return (f"{100 * comparison.effect:+.1f} points ({100 * low:+.1f} "
+                f"to {100 * high:+.1f} by seed)")
+    return (f"{comparison.effect:+.3f} ({low:+.3f} to {high:+.3f} "
+            "by seed)")
+
+
+def comparison_rows(results, reference, metric):
+    """Table rows for one metric: each variant's mean and range over the
+    seeds, then, against ``reference``, the effect and the verdict."""
     rows = []
     for name in results:
-        row = [name]
-        for metric in metrics:
-            mean, low, high = spread(measured(results, name, metric))
-            form = "{:.3f}" if "loss" in metric else "{:.1%}"
-            row.append(f"{form.format(mean)} ({form.format(low)} to "
-                       f"{form.format(high)})")
-        rows.append(row)
+        values = measured(results, name, metric)
+        if name == reference:
+            rows.append([name, spread_text(values, metric), "reference",
+                         ""])
+            continue
+        c = compare(results, name, reference, metric)
+        rows.append([name, spread_text(values, metric),
+                     effect_text(c, metric), c.verdict])
     return rows
+
+
+def comparison_table(report, name, results, reference, metric, label):
+    """Write ``comparison_rows`` as table ``name``; ``label`` names the
+    first column."""
+    seeds = len(next(iter(results.values())))
+    header = [label, f"{metric.capitalize()}, mean ({seeds} seeds: "
+              "lowest to highest)", f"Difference from {reference}",
+              "Verdict"]
+    rows = comparison_rows(results, reference, metric)
+    report.table(name, header, rows)
+    return rows
+
+
+MARKERS = "osD^v<>"  # one marker per seed, so that pairs can be followed
 
 
 def seed_figure(results, setting, metrics=("test accuracy",
                                            "last-epoch loss")):
-    """One panel per metric; one row per variant, one dot per seed. The
-    title is ``setting`` followed by the number of seeds."""
+    """One panel per metric; one row per variant, one marker per seed
+    (the same marker is the same seed in every row), mean as a bar."""
     import matplotlib.pyplot as plt
 
     names = list(results)
+    seeds = len(results[names[0]])
     fig, axes = plt.subplots(1, len(metrics), sharey=True,
-                             figsize=(7.2, 0.5 + 0.45 * len(names)))
+                             figsize=(7.2, 0.9 + 0.45 * len(names)))
     for ax, metric in zip(axes, metrics):
+        scale = 100 if is_accuracy(metric) else 1
         for i, name in enumerate(names):
-            values = measured(results, name, metric)
-            ax.scatter(values, [i] * len(values), color=f"C{i}", s=18,
-                       alpha=0.8)
-            ax.plot([sum(values) / len(values)] * 2, [i - 0.25, i + 0.25],
+            values = [scale * v for v in measured(results, name, metric)]
+            for seed, value in enumerate(values):
+                ax.scatter(value, i, color=f"C{i}", s=22, alpha=0.8,
+                           marker=MARKERS[seed % len(MARKERS)])
+            ax.plot([mean(values)] * 2, [i - 0.3, i + 0.3],
                     color=f"C{i}", lw=2)
-        ax.set_xlabel(metric)
+        unit = " (points)" if "gap" in metric else " (%)"
+        ax.set_xlabel(metric + (unit if is_accuracy(metric) else ""))
     axes[0].set_yticks(range(len(names)), names, fontsize=8)
     axes[0].invert_yaxis()
-    seeds = len(next(iter(results.values())))
-    fig.suptitle(f"{setting}, {seeds} seeds (dots), mean (bar)",
+    for seed in range(seeds):  # grey markers: a seed, whatever the row
+        axes[-1].scatter([], [], color="0.4", s=22,
+                         marker=MARKERS[seed % len(MARKERS)],
+                         label=f"seed {seed}")
+    axes[-1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{setting}, {seeds} seeds (markers), mean (bar)",
                  fontsize=10)
     return fig
-
-
-def compared_with(results, reference, metric="test accuracy", label=None,
-                  words=("better", "worse")):
-    """Each variant against ``reference`` (called ``label`` in the words),
-    in words (``words``: for higher-is-better and the opposite, as this
-    metric goes), from the seeds.
-
-    >>> good = Result([0.2], [0.9], [1], 0.9, 1.0, 1, None)
-    >>> bad = Result([0.9], [0.5], [1], 0.5, 1.0, 1, None)
-    >>> compared_with({"BN": [good], "none": [bad]}, "BN")
-    {'none': 'worse than BN on every seed'}
-    >>> compared_with({"BN": [good], "none": [bad]}, "BN", label="")
-    {'none': 'worse on every seed'}
-    >>> compared_with({"BN": [good], "none": [bad]}, "BN", "last-epoch loss",
-    ...               label="", words=("lower", "higher"))
-    {'none': 'higher on every seed'}
-    """
-    ref = measured(results, reference, metric)
-    label = reference if label is None else label
-    than, of = (f" than {label}", f" of {label}") if label else ("", "")
-    higher_is_better = METRICS[metric][1]
-    verdicts = {}
-    for name in results:
-        if name == reference:
-            continue
-        values = measured(results, name, metric)
-        if within_noise(values, ref):
-            verdicts[name] = f"within seed-to-seed noise{of}"
-        elif (min(values) > max(ref)) == higher_is_better:
-            verdicts[name] = f"{words[0]}{than} on every seed"
-        else:
-            verdicts[name] = f"{words[1]}{than} on every seed"
-    return verdicts
