@@ -45,10 +45,10 @@ def test_experiment_pages_show_their_runs(build):
     exercises = (site / "exercises/index.html").read_text()
     sweep = values("lenet_learning_rate")
     for page in (experiments, exercises):
-        assert sweep["range_with"] in page
-        assert sweep["range_without"] in page
+        assert sweep["trained_with"] in page
+        assert sweep["trained_without"] in page
     assert values("lenet_bias")["params_with"] in exercises
-    assert values("lenet_lite")["halves"] in experiments
+    assert values("lenet_lite")["mean_loss_min"] in experiments
     for figure in ("lenet_batchnorm/curves.svg",
                    "lenet_batchnorm/gamma_beta.svg",
                    "lenet_learning_rate/learning_rates.svg",
