@@ -76,6 +76,9 @@ class ExamplesConfig(Config):
     # these (directly or not) are taken to be the long ones: they start
     # first, so that no long example starts last.
     slow_imports = opt.Type(list, default=[])
+    # With no measured times, these examples (name patterns) start first,
+    # in this order: the longest ones at full size.
+    start_first = opt.Type(list, default=[])
     # "Open in Colab" links (when repo_url is a GitHub repository) open the
     # notebooks from this branch, which the Pages workflow publishes.
     colab_branch = opt.Type(str, default="notebooks")
@@ -132,12 +135,17 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     raise PluginError(
                         f"{variable}={pattern!r} matches no example in "
                         f"{self.config.examples_dir}/")
+        for pattern in self.config.start_first:
+            if not any(settings.matches(n, [pattern]) for n in names):
+                raise PluginError(f"start_first in mkdocs.yml: {pattern!r} "
+                                  "matches no example (renamed? removed?)")
         cache_dir = self.settings.cache_dir or \
             self.root / self.config.cache_dir
         self.runner = Runner(
             self.root, cache_dir, self.settings.fast,
             self.config.cell_timeout, log=log.info, warn=log.warning,
             slow_imports=self.config.slow_imports,
+            start_first=self.config.start_first,
             data_dir=self.settings.data_dir or self.root / "data")
         # Tables are included with pymdownx.snippets from the cache entries
         # (see _point_includes_at_entries).

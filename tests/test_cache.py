@@ -253,3 +253,21 @@ def test_cold_cache_starts_the_slow_examples_first(tree):
     order.clear()
     runner.run_all(discover(tree / "examples"), jobs=1, force=True)
     assert order[0] == "d.py"
+
+
+def test_a_configured_order_comes_before_the_imports(tree):
+    """start_first (from mkdocs.yml) orders a cold cache's examples."""
+    for name in ("c", "d"):
+        write(tree / "examples" / f"{name}.py", f"""\
+            # %% [markdown]
+            # # {name}
+            # %%
+            x = 1
+            """)
+    order = []
+    runner = Runner(tree, tree / ".cache", fast=True,
+                    slow_imports=["helpers/deep.py"], start_first=["d", "c"],
+                    log=lambda m: m.startswith("running ") and order.append(
+                        m.split()[1]))
+    runner.run_all(discover(tree / "examples"), jobs=1)
+    assert order[:3] == ["d.py", "c.py", "a.py"]
