@@ -141,7 +141,9 @@ report.values(
     shift_bn=f"{mean(shifts['bn']):.3f}",
     shift_noisy=f"{mean(shifts['noisy']):.3f}",
     acc_plain=f"{mean(final['none']):.2%}", acc_bn=f"{mean(final['bn']):.2%}",
-    acc_noisy=f"{mean(final['noisy']):.2%}")
+    acc_noisy=f"{mean(final['noisy']):.2%}",
+    noisy_minus_bn_low=f"{100 * end['bn'].paired[0]:+.2f}",
+    noisy_minus_bn_high=f"{100 * end['bn'].paired[1]:+.2f}")
 report.claim("noisy_bn_reaches_target_before_plain",
              faster.verdict == "better", {
                  "latest seed, noisy BN": max(reach["noisy"]),

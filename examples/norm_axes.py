@@ -110,9 +110,10 @@ report.table("layers", [
 # %% [markdown]
 # ## A batch of one, in training
 #
-# A statistic computed from a single value is refused in training mode;
-# whether a batch of one gives a single value depends on the layer and on
-# the positions of the input.
+# In training mode BatchNorm refuses to compute a channel's statistics
+# from a single value, and InstanceNorm refuses an input with a single
+# position; whether a batch of one runs into that depends on the layer and
+# on the positions of the input.
 
 # %%
 # --8<-- [start:batch_of_one]

@@ -27,7 +27,7 @@ TRAIN_SIZE = 400 if FAST else 4000
 TEST_SIZE = 1000 if FAST else 2000
 x_train, y_train = x_train[:TRAIN_SIZE], y_train[:TRAIN_SIZE]
 x_test, y_test = x_test[:TEST_SIZE], y_test[:TEST_SIZE]
-BATCH_SIZES = [2, 32] if FAST else [2, 8, 32, 128]
+BATCH_SIZES = [2, 8, 32] if FAST else [2, 8, 32, 128]
 SEEDS = [0, 1] if FAST else [0, 1, 2]
 
 # %% [markdown]
