@@ -3,52 +3,58 @@
 #
 # Santurkar et al. (2018) asked: if BatchNorm helps by keeping layer input
 # distributions steady, what happens when we make them unsteady on purpose?
-# After each BatchNorm layer, a random per-unit scale and shift, redrawn at
-# every step, moves every sigmoid's input distribution at every step. We
-# train it next to plain BatchNorm and no normalization, and measure both
-# accuracy and shift.
+# After each BatchNorm layer, noise whose mean and scale are redrawn for
+# every unit at every step, and drawn afresh for every example, moves the
+# input distribution of every sigmoid at every step. We train that network
+# next to plain BatchNorm and no normalization, over several seeds other
+# than those of the Figure 1 example, and measure both test accuracy and
+# shift.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.support import data
 from snippets.experiments.ics import sigmoid_inputs, sigmoid_mlp
+from snippets.support import data
+from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 
 report = Report("ics_noisy_bn")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-STEPS = 300 if FAST else 10_000
-EVERY = 30 if FAST else 250
+STEPS = 300 if FAST else 3_000
+EVERY = 30 if FAST else 150
+SEEDS = [3, 4] if FAST else [3, 4, 5]  # not the seeds of ics_figure1
 BATCH, LR = 60, 0.5
 x_watch = x_test[:1000]
 
 # %%
 # --8<-- [start:run]
 labels = {"none": "no BN", "bn": "BN", "noisy": "noisy BN"}
-history = {}
-for norm in labels:
-    torch.manual_seed(0)
-    model = sigmoid_mlp(norm)
-    record = {"step": [], "accuracy": [], "mean": [], "std": []}
+history = {}  # (norm, seed) -> what was measured every EVERY steps
+for seed in SEEDS:
+    for norm in labels:
+        torch.manual_seed(seed)  # weights; the noise draws come later
+        model = sigmoid_mlp(norm)
+        record = {"step": [], "accuracy": [], "mean": [], "std": []}
 
-    def watch(step, model=model, record=record):
-        if step % EVERY:
-            return
-        last = sigmoid_inputs(model, x_watch)[-1]  # noise included
-        record["step"].append(step)
-        record["accuracy"].append(accuracy(model, x_test, y_test))
-        model.train()
-        record["mean"].append(last.mean(0))
-        record["std"].append(last.std(0))
+        def watch(step, model=model, record=record):
+            if step % EVERY:
+                return
+            last = sigmoid_inputs(model, x_watch)[-1]  # noise included
+            record["step"].append(step)
+            record["accuracy"].append(accuracy(model, x_test, y_test))
+            model.train()
+            record["mean"].append(last.mean(0))
+            record["std"].append(last.std(0))
 
-    epochs = -(-STEPS * BATCH // len(x_train))
-    train(model, x_train, y_train, epochs=epochs, batch_size=BATCH,
-          optimizer=torch.optim.SGD(model.parameters(), lr=LR),
-          max_steps=STEPS, callback=watch, label=labels[norm])
-    history[norm] = record
+        epochs = -(-STEPS * BATCH // len(x_train))
+        train(model, x_train, y_train, epochs=epochs, batch_size=BATCH,
+              optimizer=torch.optim.SGD(model.parameters(), lr=LR),
+              seed=seed, max_steps=STEPS, callback=watch,
+              label=f"{labels[norm]}, seed {seed}")
+        history[norm, seed] = record
 # --8<-- [end:run]
 
 # %%
@@ -61,48 +67,103 @@ def shift(record):
 
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.0))
-for norm, record in history.items():
-    left.plot(record["step"], record["accuracy"], label=labels[norm])
-    right.plot(record["step"][1:], shift(record), label=labels[norm])
+for i, norm in enumerate(labels):
+    for seed in SEEDS:
+        record = history[norm, seed]
+        label = labels[norm] if seed == SEEDS[0] else None
+        left.plot(record["step"], record["accuracy"], color=f"C{i}",
+                  linewidth=1, label=label)
+        right.plot(record["step"][1:], shift(record), color=f"C{i}",
+                   linewidth=1, label=label)
 left.set_xlabel("training step")
 left.set_ylabel("test accuracy")
 right.set_xlabel("training step")
 right.set_ylabel(f"last layer input shift per {EVERY} steps")
 right.set_yscale("log")
 left.legend(fontsize=8)
+fig.suptitle(f"{len(SEEDS)} seeds per network", fontsize=10)
 report.figure(fig, "noisy")
+
+# %% [markdown]
+# ## Results over the seeds
+#
+# A run's final accuracy is the mean of its last five measurements (one
+# measurement swings by a point or more with SGD at this learning rate).
+# The target accuracy is 95% of the mean final accuracy without BN; each
+# comparison puts the seeds of one network against those of another.
 
 # %%
 def first_step_reaching(record, level):
+    """The first measured step at ``level`` accuracy (or one past the end)."""
     return next((s for s, a in zip(record["step"], record["accuracy"])
-                 if a >= level), None)
+                 if a >= level), STEPS + EVERY)
 
 
-final = {n: r["accuracy"][-1] for n, r in history.items()}
-shifts = {n: sum(shift(r)) / len(shift(r)) for n, r in history.items()}
-target = 0.95 * final["none"]
-reach = {n: first_step_reaching(r, target) for n, r in history.items()}
-report.table("noisy", ["Network", f"Test accuracy after {STEPS} steps",
-                       f"First measured step at {target:.1%}",
-                       "Mean input shift, last layer"],
-             [[labels[n], f"{final[n]:.2%}", str(reach[n]),
-               f"{shifts[n]:.4f}"] for n in history])
-# Speed is the effect one seed can show; tenths of a point of final
-# accuracy are not (a different seed could reorder them).
-noisy_beats_plain = (reach["noisy"] is not None and reach["none"] is not
-                     None and reach["noisy"] < reach["none"])
+def mean(values):
+    return sum(values) / len(values)
+
+
+def per_seed(norm, metric):
+    return [metric(history[norm, seed]) for seed in SEEDS]
+
+
+final = {n: per_seed(n, lambda r: mean(r["accuracy"][-5:])) for n in labels}
+shifts = {n: per_seed(n, lambda r: mean(shift(r))) for n in labels}
+target = 0.95 * mean(final["none"])
+reach = {n: per_seed(n, lambda r: first_step_reaching(r, target))
+         for n in labels}
+faster = Comparison(reach["noisy"], reach["none"], higher_is_better=False)
+as_fast = Comparison(reach["noisy"], reach["bn"], higher_is_better=False)
+unsteadier = Comparison(shifts["noisy"], shifts["none"])
+end = {other: Comparison(final["noisy"], final[other])
+       for other in ("bn", "none")}
+for name, c in [("noisy vs no BN, steps", faster),
+                ("noisy vs BN, steps", as_fast),
+                ("noisy vs no BN, shift", unsteadier),
+                ("noisy vs BN, final", end["bn"]),
+                ("noisy vs no BN, final", end["none"])]:
+    print(f"{name}: {c.verdict}, {c.describe()}")
+report.table("noisy", [
+    "Network", f"Final test accuracy ({STEPS:,} steps)",
+    f"First measured step at {target:.1%}", "Mean input shift, last layer"],
+    [[labels[n], ", ".join(f"{a:.2%}" for a in final[n]),
+      ", ".join(f"{s:,}" for s in reach[n]),
+      ", ".join(f"{s:.3f}" for s in shifts[n])] for n in labels])
+
+# %%
 report.values(
-    steps=STEPS, acc_plain=f"{final['none']:.2%}",
-    acc_bn=f"{final['bn']:.2%}", acc_noisy=f"{final['noisy']:.2%}",
-    shift_plain=f"{shifts['none']:.4f}", shift_bn=f"{shifts['bn']:.4f}",
-    shift_noisy=f"{shifts['noisy']:.4f}",
-    shift_ratio=f"{shifts['noisy'] / shifts['bn']:.0f}",
-    target=f"{target:.1%}", reach_plain=str(reach["none"]),
-    reach_bn=str(reach["bn"]), reach_noisy=str(reach["noisy"]),
-    spread=f"{max(final.values()) - min(final.values()):.2%}",
-    verdict=("noisy BN still trained faster than no BN, although its "
-             "inputs shift more than those of the network without BN"
-             if noisy_beats_plain and shifts["noisy"] > shifts["none"] else
-             "noisy BN still trained faster than no BN" if noisy_beats_plain
-             else "noisy BN did not train faster than no BN here"),
-)
+    steps=f"{STEPS:,}", every=EVERY, seeds=len(SEEDS), lr=LR, batch=BATCH,
+    target=f"{target:.1%}",
+    reach_plain=f"{mean(reach['none']):,.0f}",
+    reach_bn=f"{mean(reach['bn']):,.0f}",
+    reach_noisy=f"{mean(reach['noisy']):,.0f}",
+    shift_plain=f"{mean(shifts['none']):.3f}",
+    shift_bn=f"{mean(shifts['bn']):.3f}",
+    shift_noisy=f"{mean(shifts['noisy']):.3f}",
+    acc_plain=f"{mean(final['none']):.2%}", acc_bn=f"{mean(final['bn']):.2%}",
+    acc_noisy=f"{mean(final['noisy']):.2%}",
+    noisy_minus_bn_low=f"{100 * end['bn'].paired[0]:+.2f}",
+    noisy_minus_bn_high=f"{100 * end['bn'].paired[1]:+.2f}")
+report.claim("noisy_bn_reaches_target_before_plain",
+             faster.verdict == "better", {
+                 "latest seed, noisy BN": max(reach["noisy"]),
+                 "earliest seed, no BN": min(reach["none"])})
+report.claim("noisy_bn_shifts_more_than_plain",
+             unsteadier.verdict == "better", {
+                 "smallest shift, noisy BN": min(shifts["noisy"]),
+                 "largest shift, no BN": max(shifts["none"])})
+report.claim("noisy_bn_reaches_target_with_plain_bn",
+             as_fast.verdict == "within seed-to-seed noise", {
+                 "earliest seed, noisy BN": min(reach["noisy"]),
+                 "latest seed, noisy BN": max(reach["noisy"]),
+                 "earliest seed, BN": min(reach["bn"]),
+                 "latest seed, BN": max(reach["bn"])})
+report.claim("noisy_bn_ends_with_plain_bn",
+             end["bn"].verdict == "within seed-to-seed noise", {
+                 "noisy BN minus BN, lowest seed (points)":
+                     100 * end["bn"].paired[0],
+                 "noisy BN minus BN, highest seed (points)":
+                     100 * end["bn"].paired[1]})
+report.claim("noisy_bn_ends_above_plain", end["none"].verdict == "better", {
+    "worst seed, noisy BN (%)": 100 * min(final["noisy"]),
+    "best seed, no BN (%)": 100 * max(final["none"])})

@@ -1,10 +1,12 @@
 # %% [markdown]
 # # Which axes each normalization layer reduces over
 #
-# BatchNorm, LayerNorm, InstanceNorm, GroupNorm and RMSNorm differ in one
-# thing: which elements share a mean and a variance. This example asks each
-# real module (nudge one input element, see which outputs move) and
-# tabulates the answers, then draws them as Wu & He's (N, C, H*W) cube.
+# BatchNorm, LayerNorm, InstanceNorm, GroupNorm and RMSNorm differ mainly
+# in which elements share a mean and a variance (they also differ in their
+# affine parameters and running statistics). This example asks each real
+# module, in training mode (nudge one input element, see which outputs
+# move), tabulates the answers, and draws them as the (N, C, H*W) cube of
+# Wu & He's Figure 2.
 
 # %%
 import warnings
@@ -19,28 +21,37 @@ from snippets.support.report import Report
 
 report = Report("norm_axes")
 g = torch.Generator().manual_seed(0)
-C = 4
-SHAPES = {  # symbolic name -> example size, C = 4 channels
-    "(C,)": (C,), "(N, C)": (2, C), "(C, L)": (C, 9), "(N, C, L)": (2, C, 9),
-    "(C, H, W)": (C, 3, 3), "(N, C, H, W)": (2, C, 3, 3),
-    "(N, C, D, H, W)": (2, C, 2, 3, 3)}
 NAMES = {2: ["N", "C"], 3: ["N", "C", "L"], 4: ["N", "C", "H", "W"],
          5: ["N", "C", "D", "H", "W"]}
 
 # %% [markdown]
 # ## The layers, as one would build them for C = 4 channels
+#
+# Two of them with a non-default `track_running_stats`, because that
+# argument, not the kind of layer, decides whether a layer keeps running
+# statistics.
 
 # %%
 # --8<-- [start:layers]
-layers = {
+C = 4
+SHAPES = {  # the shapes tried, at these sizes: N = 2, L = 9, H = W = 3
+    "(C,)": (C,), "(N, C)": (2, C), "(C, L)": (C, 9), "(N, C, L)": (2, C, 9),
+    "(C, H, W)": (C, 3, 3), "(N, C, H, W)": (2, C, 3, 3),
+    "(N, C, D, H, W)": (2, C, 2, 3, 3)}
+layers = {  # name -> (how to build it, the input shape it is probed on)
     "BatchNorm1d(4)": (lambda: nn.BatchNorm1d(C), "(N, C, L)"),
     "BatchNorm2d(4)": (lambda: nn.BatchNorm2d(C), "(N, C, H, W)"),
+    "BatchNorm2d(4, track_running_stats=False)": (
+        lambda: nn.BatchNorm2d(C, track_running_stats=False), "(N, C, H, W)"),
     "BatchNorm3d(4)": (lambda: nn.BatchNorm3d(C), "(N, C, D, H, W)"),
     "LayerNorm([4, 3, 3])": (lambda: nn.LayerNorm([C, 3, 3]),
                              "(N, C, H, W)"),
     "GroupNorm(2, 4)": (lambda: nn.GroupNorm(2, C), "(N, C, H, W)"),
     "InstanceNorm1d(4)": (lambda: nn.InstanceNorm1d(C), "(N, C, L)"),
     "InstanceNorm2d(4)": (lambda: nn.InstanceNorm2d(C), "(N, C, H, W)"),
+    "InstanceNorm2d(4, track_running_stats=True)": (
+        lambda: nn.InstanceNorm2d(C, track_running_stats=True),
+        "(N, C, H, W)"),
     "RMSNorm([4, 3, 3])": (lambda: nn.RMSNorm([C, 3, 3]), "(N, C, H, W)"),
 }
 # --8<-- [end:layers]
@@ -71,19 +82,11 @@ def differs_in_eval(make, size):
         return not torch.allclose(layer.train()(x), layer.eval()(x))
 
 
-def batch_of_one(make, size):
-    try:
-        make().train()(torch.randn((1,) + size[1:], generator=g))
-        return "works"
-    except ValueError as error:
-        return f"ValueError: {str(error).split(',')[0]}"
-
-
 # --8<-- [start:table]
 rows = []
 for name, (make, example) in layers.items():
     size = SHAPES[example]
-    layer = make()
+    layer = make()  # a new module is in training mode
     x = torch.randn(size, generator=g)
     group = shares_statistics(layer, x, (0,) * x.dim())
     count = int(statistics_groups(layer, x).max()) + 1
@@ -92,18 +95,51 @@ for name, (make, example) in layers.items():
     buffers = [n for n, b in layer.named_buffers() if b is not None]
     rows.append([
         name, accepted(make), example,
-        reduced_axes(group, NAMES[x.dim()]), str(count), params,
-        "yes" if "running_mean" in buffers else "no",
-        "yes" if differs_in_eval(make, size) else "no",
-        batch_of_one(make, size)])
+        reduced_axes(group, NAMES[x.dim()]),
+        f"{count} (RMS only)" if isinstance(layer, nn.RMSNorm) else str(count),
+        params, "yes" if "running_mean" in buffers else "no",
+        "yes" if differs_in_eval(make, size) else "no"])
 # --8<-- [end:table]
 for row in rows:
     print(" | ".join(row))
 report.table("layers", [
     "Layer", "Accepts (of the shapes tried)", "Example input",
-    "Statistics shared over", "Mean/variance pairs for the example",
-    "Parameters", "Running statistics", "eval() differs from train()",
-    "A batch of one, in training"], rows)
+    "Statistics shared over", "Statistics for the example",
+    "Parameters", "Running statistics", "eval() differs from train()"], rows)
+
+# %% [markdown]
+# ## A batch of one, in training
+#
+# In training mode BatchNorm refuses to compute a channel's statistics
+# from a single value, and InstanceNorm refuses an input with a single
+# position; whether a batch of one runs into that depends on the layer and
+# on the positions of the input.
+
+# %%
+# --8<-- [start:batch_of_one]
+def in_training(layer, size):
+    """What the layer, in training mode, does with an input of ``size``."""
+    try:
+        layer.train()(torch.randn(size, generator=g))
+        return "works"
+    except ValueError as error:
+        return f"ValueError: {str(error).split(',')[0]}"
+
+
+one = [("BatchNorm1d(4)", nn.BatchNorm1d(C), (1, C)),
+       ("BatchNorm1d(4)", nn.BatchNorm1d(C), (1, C, 9)),
+       ("BatchNorm2d(4)", nn.BatchNorm2d(C), (1, C, 1, 1)),
+       ("BatchNorm2d(4)", nn.BatchNorm2d(C), (1, C, 3, 3)),
+       ("InstanceNorm1d(4)", nn.InstanceNorm1d(C), (1, C, 1)),
+       ("GroupNorm(2, 4)", nn.GroupNorm(2, C), (1, C)),
+       ("LayerNorm(4)", nn.LayerNorm(C), (1, C))]
+batch_of_one = [[name, str(size), in_training(layer, size)]
+                for name, layer, size in one]
+# --8<-- [end:batch_of_one]
+for row in batch_of_one:
+    print(" | ".join(row))
+report.table("batch_of_one", ["Layer", "Input", "In training mode"],
+             batch_of_one)
 
 # %% [markdown]
 # ## The cube
@@ -133,7 +169,7 @@ for i, (title, layer) in enumerate(panels.items()):
     ax.set_axis_off()
     ax.text(2, -1.2, -0.6, "N", fontsize=8, ha="center")
     ax.text(-1.2, 3, -0.6, "C", fontsize=8, ha="center")
-    ax.text(-0.6, -0.9, 2, "H, W", fontsize=8, ha="right")
+    ax.text(0, 7.0, 2, "H, W", fontsize=8, ha="right")  # beside the box
     ax.set_title(title, fontsize=9)
 report.figure(fig, "cube")
 

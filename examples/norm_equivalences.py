@@ -4,8 +4,9 @@
 # BatchNorm2d is BatchNorm1d on flattened positions; BatchNorm1d on (N, C)
 # is BatchNorm2d on (N, C, 1, 1); GroupNorm with one group normalizes like
 # LayerNorm over (C, H, W); GroupNorm with one channel per group is
-# InstanceNorm. Each is checked numerically here, in training mode, and
-# asserted in `tests/test_norm_layers.py`.
+# InstanceNorm with `affine=True` (and its default
+# `track_running_stats=False`). Each is checked numerically here, in
+# training mode, and asserted in `tests/test_norm_layers.py`.
 
 # %%
 import torch

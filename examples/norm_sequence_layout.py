@@ -1,18 +1,22 @@
 # %% [markdown]
-# # Sequences: BatchNorm1d wants (N, C, L), transformers carry (N, L, C)
+# # Sequences: BatchNorm1d wants (N, C, L), token batches are (N, L, C)
 #
-# `nn.BatchNorm1d(C)` reads dim 1 as the channels. A sequence batch laid
-# out as (N, L, C), the usual layout in transformers, is an error when
-# L != C, and worse when L == C: it runs and normalizes each *position*
-# over the batch and the features. Then: what LayerNorm's
-# `normalized_shape` selects, with the source post's (8, 2, 3, 4) example.
+# `nn.BatchNorm1d(C)` reads dim 1 as the channels. Token batches laid out
+# as (N, L, C), the layout of transformer code written with
+# `batch_first=True` (PyTorch's own `nn.Transformer` and
+# `nn.MultiheadAttention` default to (L, N, C)), put the positions there.
+# With its default arguments, BatchNorm1d raises when L != C, and worse,
+# runs when L == C, normalizing each *position* over the batch and the
+# features; with neither affine parameters nor running statistics it runs
+# even when L != C. Then: what LayerNorm's `normalized_shape` selects, with
+# the source post's (8, 2, 3, 4) example.
 
 # %%
 import torch
 from torch import nn
 
-from snippets.experiments.norm_axes import reduced_axes, shares_statistics, \
-    statistics_groups
+from snippets.experiments.norm_axes import TokenBatchNorm1d, reduced_axes, \
+    shares_statistics, statistics_groups
 from snippets.support.report import Report
 
 report = Report("norm_sequence_layout")
@@ -21,49 +25,49 @@ g = torch.Generator().manual_seed(0)
 # %%
 # --8<-- [start:wrong_axis]
 N, L, C = 4, 10, 16
-tokens = torch.randn(N, L, C, generator=g)          # (N, L, C)
-try:
-    nn.BatchNorm1d(C)(tokens)                         # dim 1 is L, not C
-except RuntimeError as error:
-    message = str(error)
-print("L != C:", message)
-
+tokens = torch.randn(N, L, C, generator=g)          # (N, L, C), L != C
 square = torch.randn(N, C, C, generator=g)           # L == C == 16
-bn = nn.BatchNorm1d(C)
-wrong = shares_statistics(bn, square, (0, 0, 0))     # runs without error
-right = shares_statistics(bn, square.transpose(1, 2), (0, 0, 0))
-print("as (N, L, C):", reduced_axes(wrong, ["N", "L", "C"]))
-print("transposed to (N, C, L):", reduced_axes(right, ["N", "C", "L"]))
+
+
+def pooled(layer, x):
+    """The axes of (N, L, C) tokens that ``layer`` pools, or its error."""
+    try:
+        mask = shares_statistics(layer, x, (0, 0, 0))
+    except RuntimeError as error:
+        return f"RuntimeError: {error}"
+    return reduced_axes(mask, ["N", "L", "C"])
+
+
+wrong = {  # BatchNorm1d applied to (N, L, C) as it is
+    "BatchNorm1d(C), L != C": pooled(nn.BatchNorm1d(C), tokens),
+    "BatchNorm1d(C, track_running_stats=False), L != C": pooled(
+        nn.BatchNorm1d(C, track_running_stats=False), tokens),
+    "BatchNorm1d(C, affine=False, track_running_stats=False), L != C":
+        pooled(nn.BatchNorm1d(C, affine=False, track_running_stats=False),
+               tokens),
+    "BatchNorm1d(C), L == C": pooled(nn.BatchNorm1d(C), square),
+}
+for name, outcome in wrong.items():
+    print(f"{name}: {outcome}")
 # --8<-- [end:wrong_axis]
 
 # %% [markdown]
-# The fixes: transpose to (N, C, L) and back, or use LayerNorm over the
-# features, which normalizes each token on its own (the transformer
-# choice, and independent of the batch).
+# The fixes: BatchNorm1d on the transposed (N, C, L) tensor (each feature
+# over the batch and the positions), or LayerNorm over the features, which
+# normalizes each token on its own and does not depend on the batch.
 
 # %%
 # --8<-- [start:fixes]
-def batchnorm_tokens(bn, x):
-    """BatchNorm1d over the features of (N, L, C) tokens."""
-    return bn(x.transpose(1, 2)).transpose(1, 2)
-
-
-fixed = shares_statistics(lambda t: batchnorm_tokens(nn.BatchNorm1d(C), t),
-                          tokens, (0, 0, 0))
-per_token = shares_statistics(nn.LayerNorm(C), tokens, (0, 0, 0))
-print("transposed BatchNorm1d:", reduced_axes(fixed, ["N", "L", "C"]))
-print("LayerNorm(C):", reduced_axes(per_token, ["N", "L", "C"]))
+fixes = {"TokenBatchNorm1d(C)": pooled(TokenBatchNorm1d(C), tokens),
+         "LayerNorm(C)": pooled(nn.LayerNorm(C), tokens)}
+for name, outcome in fixes.items():
+    print(f"{name}: {outcome}")
 # --8<-- [end:fixes]
 
 # %%
 report.table("sequence", ["Layer applied to (N, L, C) tokens",
-                          "Statistics shared over"], [
-    ["BatchNorm1d(C), L != C", "RuntimeError: " + message],
-    ["BatchNorm1d(C), L == C (no error)", reduced_axes(wrong,
-                                                       ["N", "L", "C"])],
-    ["BatchNorm1d(C) on x.transpose(1, 2)", reduced_axes(fixed,
-                                                         ["N", "L", "C"])],
-    ["LayerNorm(C)", reduced_axes(per_token, ["N", "L", "C"])]])
+                          "Statistics shared over"],
+             [[name, outcome] for name, outcome in {**wrong, **fixes}.items()])
 
 # %% [markdown]
 # ## normalized_shape
@@ -89,4 +93,3 @@ for row in rows:
 report.table("normalized_shape", ["Layer", "Statistics shared over",
                                   "Mean/variance pairs",
                                   "weight and bias shape"], rows)
-report.values(pairs_full=rows[0][2], pairs_last=rows[2][2])

@@ -8,11 +8,15 @@ from torch import nn
 
 # --8<-- [start:noisy]
 class NoisyBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d followed, in training only, by a random per-unit scale
-    and shift drawn afresh at every step: a <- s * a + m. The input
-    distribution of the next layer then moves at every step, by design.
+    """BatchNorm1d followed, in training only, by the noise of Santurkar et
+    al. (2018, Appendix A.2.1, Algorithm 1). At every step each unit j
+    draws mu_j ~ U(-mean_range, mean_range) and sigma_j ~ U(1, scale_range);
+    then every activation of every example gets a <- s * a + m, with
+    m ~ U(mu_j - jitter, mu_j + jitter) and s ~ N(sigma_j, jitter**2).
+    On (N, C, L) input the positions count as examples. Takes every
+    argument of nn.BatchNorm1d; draws from torch's global generator.
 
-    >>> bn = NoisyBatchNorm1d(3, scale=0.5, shift=1.0, seed=0)
+    >>> bn = NoisyBatchNorm1d(3)
     >>> x = torch.randn(64, 3)
     >>> bool(torch.allclose(bn(x), bn(x)))   # a new draw each step
     False
@@ -20,25 +24,29 @@ class NoisyBatchNorm1d(nn.BatchNorm1d):
     True
     """
 
-    def __init__(self, num_features, scale=0.5, shift=1.0, seed=0):
-        super().__init__(num_features)
-        self.scale, self.shift = scale, shift
-        self.generator = torch.Generator().manual_seed(seed)
+    def __init__(self, num_features, *args, mean_range=0.5, scale_range=1.25,
+                 jitter=0.1, **kwargs):
+        super().__init__(num_features, *args, **kwargs)
+        self.mean_range, self.scale_range = mean_range, scale_range
+        self.jitter = jitter
 
     def forward(self, x):
         y = super().forward(x)
         if not self.training:
             return y
-        c = self.num_features
-        s = 1 + self.scale * (2 * torch.rand(c, generator=self.generator)
-                              - 1)           # s in [1 - scale, 1 + scale]
-        m = self.shift * (2 * torch.rand(c, generator=self.generator) - 1)
-        return y * s + m
+        unit = (1, self.num_features) + (1,) * (y.dim() - 2)  # one per j
+        like = dict(dtype=y.dtype, device=y.device)
+        mu = torch.empty(unit, **like).uniform_(-self.mean_range,
+                                                self.mean_range)
+        sigma = torch.empty(unit, **like).uniform_(1.0, self.scale_range)
+        m = mu + self.jitter * (2 * torch.rand(y.shape, **like) - 1)
+        s = sigma + self.jitter * torch.randn(y.shape, **like)
+        return s * y + m
 # --8<-- [end:noisy]
 
 
 # --8<-- [start:network]
-def sigmoid_mlp(norm="none", hidden=100, depth=3, seed=0):
+def sigmoid_mlp(norm="none", hidden=100, depth=3):
     """Ioffe & Szegedy's Figure 1 network: ``depth`` fully connected
     hidden layers of ``hidden`` sigmoid units; ``norm`` is "none", "bn"
     (BatchNorm before each sigmoid) or "noisy" (BatchNorm, then noise).
@@ -53,12 +61,12 @@ def sigmoid_mlp(norm="none", hidden=100, depth=3, seed=0):
     )
     """
     layers, width = [nn.Flatten()], 784
-    for i in range(depth):
+    for _ in range(depth):
         layers.append(nn.Linear(width, hidden, bias=(norm == "none")))
         if norm == "bn":
             layers.append(nn.BatchNorm1d(hidden))
         elif norm == "noisy":
-            layers.append(NoisyBatchNorm1d(hidden, seed=seed * 100 + i))
+            layers.append(NoisyBatchNorm1d(hidden))
         layers.append(nn.Sigmoid())
         width = hidden
     return nn.Sequential(*layers, nn.Linear(width, 10))
@@ -70,7 +78,8 @@ def sigmoid_mlp(norm="none", hidden=100, depth=3, seed=0):
 def sigmoid_inputs(model, x, training=True):
     """The input of every sigmoid, for the batch ``x``, as the network
     computes it in training (``training=True``) or evaluation mode. The
-    model's mode and running statistics are left as they were."""
+    model's mode, its running statistics and the random number generators
+    (a noisy layer draws from them) are left as they were."""
     seen = []
     hooks = [m.register_forward_hook(lambda m, i, o: seen.append(i[0]))
              for m in model.modules() if isinstance(m, nn.Sigmoid)]
@@ -78,7 +87,8 @@ def sigmoid_inputs(model, x, training=True):
     was_training = model.training
     model.train(training)
     try:
-        model(x)
+        with torch.random.fork_rng():  # restores the generators' state
+            model(x)
     finally:
         for hook in hooks:
             hook.remove()
