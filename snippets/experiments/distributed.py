@@ -206,16 +206,28 @@ def sync_against_local(rank, world_size, x, grad_y, sizes):
 # --8<-- [end:compare]
 
 
-def sync_error_by_batch_size(rank, world_size, x, per_rank_sizes):
-    """For each per-rank batch size b: this rank's outputs for rows
-    [rank * b, (rank + 1) * b) of ``x``, synchronized and per replica."""
-    outputs = {}
-    for b in per_rank_sizes:
-        mine = x[rank * b:(rank + 1) * b]
-        with torch.no_grad():
-            outputs[b] = (SyncBatchNorm(x.size(1))(mine),
-                          nn.BatchNorm2d(x.size(1))(mine))
-    return outputs
+# --8<-- [start:sweep]
+def squared_errors(rank, world_size, draws, per_rank_sizes):
+    """For each draw of images and each per-rank batch size b: this rank
+    normalizes its b rows of the draw's first world_size * b with
+    synchronized and with per-replica statistics. Return the sums of
+    squared differences from BatchNorm on those world_size * b rows, and
+    how many values they cover."""
+    sums = {b: {"sync": 0.0, "local": 0.0, "values": 0}
+            for b in per_rank_sizes}
+    with torch.no_grad():
+        for x in draws:
+            for b in per_rank_sizes:
+                mine = x[rank * b:(rank + 1) * b]
+                expected = F.batch_norm(x[:world_size * b], None, None,
+                                        training=True)
+                expected = expected[rank * b:(rank + 1) * b]
+                for kind, layer in (("sync", SyncBatchNorm(x.size(1))),
+                                    ("local", nn.BatchNorm2d(x.size(1)))):
+                    sums[b][kind] += (layer(mine) - expected).square().sum()
+                sums[b]["values"] += mine.numel()
+    return sums
+# --8<-- [end:sweep]
 
 
 # --8<-- [start:ddp]
@@ -253,10 +265,3 @@ def sync_batchnorm_on_cpu(rank, world_size):
     except ValueError as error:
         training = f"ValueError: {error}"
     return training, tuple(layer.eval()(x).shape)
-
-
-def per_replica_reference(x, sizes, weight, bias, eps=1e-5):
-    """What each replica's own BatchNorm computes, in one process."""
-    return torch.cat([F.batch_norm(part, None, None, weight, bias, True,
-                                   0.0, eps)
-                      for part in x.split(sizes)])
