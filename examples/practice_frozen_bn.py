@@ -27,7 +27,7 @@ torch.manual_seed(0)
 model = small_cnn(channels=(8, 16))
 train(model, x_train, y_train, epochs=1, batch_size=64,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-      max_steps=20 if FAST else 150)
+      max_steps=20 if FAST else 100)
 model.eval()
 
 

@@ -102,8 +102,7 @@ class _VirtualBatchNorm(BatchNorm):
                 d = ((mean - mu) / sigma).clamp(-self.d_max, self.d_max)
             x_hat = x_hat * r.view(shape) + d.view(shape)
         if self.training and self.track_running_stats:
-            for m, v in zip(mean, var):  # one batch after the other
-                self._update_running_stats(m.detach(), v.detach(), n)
+            self._update_per_batch(mean.detach(), var.detach(), n)
         y = x_hat
         if self.weight is not None:
             y = y * self.weight.view(shape[1:])
@@ -111,6 +110,27 @@ class _VirtualBatchNorm(BatchNorm):
             y = y + self.bias.view(shape[1:])
         return y
     # --8<-- [end:renorm]
+
+    @torch.no_grad()
+    def _update_per_batch(self, means, variances, n):
+        """The running statistics after one update per virtual batch, in
+        order: with momentum a, batch j of k is weighted a (1 - a)^(k-1-j).
+        """
+        k = len(means)
+        if self.momentum is None or k == 1:  # 1 / t changes every time
+            for mean, var in zip(means, variances):
+                self._update_running_stats(mean, var, n)
+            return
+        a = self.momentum
+        weights = a * (1 - a) ** torch.arange(k - 1, -1, -1,
+                                              dtype=means.dtype)
+        weights = weights.view(-1, 1).to(means.device)
+        unbiased = variances * n / (n - 1)
+        self.running_mean.mul_((1 - a) ** k).add_(
+            (weights * means).sum(0).to(self.running_mean.dtype))
+        self.running_var.mul_((1 - a) ** k).add_(
+            (weights * unbiased).sum(0).to(self.running_var.dtype))
+        self.num_batches_tracked += k
 
     def extra_repr(self):
         return (f"{super().extra_repr()}, "
