@@ -61,7 +61,8 @@ model = mlp()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 g = torch.Generator().manual_seed(0)
 stream = data.batches(x_train, y_train, BATCH, g)
-for _ in range(40):
+warm_up = 40
+for _ in range(warm_up):
     full_step(model, optimizer, *next(stream))
 xb, yb = next(stream)
 with torch.no_grad():
@@ -143,7 +144,7 @@ report.table("training", ["Seed", "Accumulated 4 x 8", "Batch of 32"],
 low, high = comparison.paired
 report.values(
     micro=MICRO, accumulate=ACCUMULATE, batch=BATCH, steps=steps,
-    shift_low=f"{shift.min():.2f}", shift_high=f"{shift.max():.2f}",
+    warm_up=warm_up,
     grad_bn=f"{relative['with BatchNorm1d']:.2g}",
     grad_plain=f"{relative['without']:.1e}",
     effect=f"{comparison.effect * 100:+.2f}",

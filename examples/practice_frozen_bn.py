@@ -25,9 +25,10 @@ report = Report("practice_frozen_bn")
 x_train, y_train = data.load("fashion_mnist", train=True)
 torch.manual_seed(0)
 model = small_cnn(channels=(8, 16))
+steps = 20 if FAST else 100
 train(model, x_train, y_train, epochs=1, batch_size=64,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-      max_steps=20 if FAST else 100)
+      max_steps=steps)
 model.eval()
 
 
@@ -132,7 +133,8 @@ report.table("trainable", ["Model", "Trainable parameters",
      "running statistics"],
     ["BatchNorm2d swapped for FrozenBatchNorm2d", trainable["frozen"],
      "running statistics"]])
-report.values(difference=f"{difference:.1e}", scale=f"{scale:.1f}",
+report.values(steps=steps, difference=f"{difference:.1e}",
+              scale=f"{scale:.1f}",
               moved=f"{moved:.2f}", stays=f"{stays:.1e}",
               wrong_eps=f"{wrong_eps:.2f}", right_eps=f"{right_eps:.1e}",
               bn_parameters=trainable["model"] - trainable["frozen"])

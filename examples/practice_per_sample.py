@@ -145,8 +145,7 @@ report.table("cross", ["Layer (training mode)",
                        "1's pixels"],
              [[name, f"{value:.1e}"] for name, value in cross.items()])
 report.values(batch_dependence=f"{batch_dependence:.2g}",
-              split_bn=f"{split_bn:.2g}", split_gn=f"{split_gn:.1e}",
-              cross_bn=f"{cross['BatchNorm2d']:.1e}")
+              split_bn=f"{split_bn:.2g}", split_gn=f"{split_gn:.1e}")
 report.claim("patched_eval_depends_on_batch", batch_dependence > 1e-3, {
     "image alone minus image in a batch of 8, eval mode":
         batch_dependence})

@@ -131,19 +131,27 @@ for row in rows:
 report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
               full=f"{mean(full):.2%}", group=f"{mean(group):.2%}",
               ghost_2=f"{mean(results[ghost, 2]):.2%}",
-              renorm_2=f"{mean(results[renorm, 2]):.2%}",
-              renorm_2_effect=f"{comparisons['renorm_2'][1].effect * 100:+.1f}")
-for m in MICRO:
-    c = comparisons[f"renorm_{m}"][1]
-    report.claim(f"renorm_better_at_{m}", c.verdict == "better", {
-        "Batch Renorm, mean": c.mean, "BatchNorm, mean": c.reference_mean,
-        "per-seed difference, lowest": c.paired[0],
-        "per-seed difference, highest": c.paired[1]})
-c = comparisons["ghost_2"][1]
-report.claim("micro_2_worse_than_full", c.verdict == "worse", {
-    "micro-batches of 2, mean": c.mean, "batch of 32, mean":
-        c.reference_mean, "per-seed difference, highest": c.paired[1]})
-c = comparisons["group_2"][1]
-report.claim("group_better_than_micro_2", c.verdict == "better", {
-    "GroupNorm, mean": c.mean, "BatchNorm per 2, mean": c.reference_mean,
+              renorm_2=f"{mean(results[renorm, 2]):.2%}")
+c = comparisons["renorm_2"][1]
+report.claim("renorm_better_at_2", c.verdict == "better", {
+    "Batch Renorm, mean": c.mean, "BatchNorm, mean": c.reference_mean,
     "per-seed difference, lowest": c.paired[0]})
+close = {m: comparisons[f"renorm_{m}"][1].effect for m in MICRO[1:]}
+report.claim("renorm_close_at_4_and_8",
+             all(abs(e) < 0.01 for e in close.values()), {
+                 f"effect at {m} (accuracy)": e for m, e in close.items()})
+worse = {m: comparisons[f"ghost_{m}"][1] for m in MICRO}
+report.claim("micro_worse_than_full_at_every_size",
+             all(c.verdict == "worse" for c in worse.values()), {
+                 f"per-seed difference at {m}, highest": c.paired[1]
+                 for m, c in worse.items()})
+beats = {m: comparisons[f"group_{m}"][1] for m in MICRO[:2]}
+report.claim("group_better_than_micro_2_and_4",
+             all(c.verdict == "better" for c in beats.values()), {
+                 f"per-seed difference at {m}, lowest": c.paired[0]
+                 for m, c in beats.items()})
+c = comparisons["group_full"][1]
+report.claim("group_matches_full", c.verdict == "within seed-to-seed noise",
+             {"GroupNorm, mean": c.mean, "BatchNorm over 32, mean":
+                  c.reference_mean, "per-seed difference, lowest":
+                  c.paired[0], "per-seed difference, highest": c.paired[1]})

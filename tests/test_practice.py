@@ -177,6 +177,17 @@ def test_batchnorm_under_cpu_autocast_bfloat16():
     assert bn.num_batches_tracked.item() == 2  # it did train
 
 
+def test_outside_autocast_a_bfloat16_input_gives_a_bfloat16_output():
+    bn = nn.BatchNorm2d(C)  # float32 parameters and buffers
+    out = bn(torch.randn(8, C, 3, 3).to(torch.bfloat16))
+    assert out.dtype == torch.bfloat16 and bn.running_var.dtype == \
+        torch.float32
+
+
+def test_bfloat16_keeps_8_significant_bits():
+    assert torch.finfo(torch.bfloat16).eps == 2 ** -7  # 1 + 7 stored bits
+
+
 def test_channels_last_in_channels_last_out():
     x = torch.randn(8, C, 5, 5).contiguous(memory_format=torch.channels_last)
     for training in (True, False):

@@ -4,6 +4,7 @@ against single-process BatchNorm on the global batch (every option, uneven
 batches), and what DistributedDataParallel and nn.SyncBatchNorm do, each
 asserted inside real gloo processes."""
 
+import copy
 import itertools
 import os
 import socket
@@ -375,9 +376,9 @@ def test_convert_sync_batchnorm_mirrors_torch():
             nn.Sequential(nn.Linear(2, C), nn.BatchNorm1d(C, affine=False)),
             nn.BatchNorm3d(C, bias=False), nn.InstanceNorm2d(C)).eval()
 
-    original = model()
+    original, other = model(), model()
     ours = SyncBatchNorm.convert_sync_batchnorm(original)
-    theirs = nn.SyncBatchNorm.convert_sync_batchnorm(model())
+    theirs = nn.SyncBatchNorm.convert_sync_batchnorm(other)
     kinds = [(n, type(m).__name__) for n, m in ours.named_modules()]
     assert kinds == [(n, type(m).__name__) for n, m in
                      theirs.named_modules()]
@@ -385,7 +386,11 @@ def test_convert_sync_batchnorm_mirrors_torch():
         ["SyncBatchNorm"] * 3
     assert ours.state_dict().keys() == theirs.state_dict().keys()
     assert ours[1].weight is original[1].weight  # shared, not copied
+    assert theirs[1].weight is other[1].weight  # torch's too
+    assert theirs[1].running_mean is other[1].running_mean
+    assert ours[1].running_mean is original[1].running_mean
     assert ours[1].momentum is None and not ours[1].training
+    assert theirs[1].momentum is None and not theirs[1].training
     assert ours[2][1].weight is None and ours[3].bias is None
     assert isinstance(ours[4], nn.InstanceNorm2d)  # not a BatchNorm
 
@@ -452,7 +457,9 @@ def ddp_switches(rank, world_size):
                           {"broadcast_buffers": False}),
                          ("broadcast_buffers=True",
                           {"broadcast_buffers": True}),
-                         ("init_sync=False", {"init_sync": False})]:
+                         ("init_sync=False", {"init_sync": False}),
+                         ("both", {"forward_sync_buffers": False,
+                                   "broadcast_buffers": True})]:
         torch.manual_seed(rank)  # different weights on the two ranks
         model = nn.Sequential(nn.Linear(2, C), nn.BatchNorm1d(C))
         with torch.no_grad():
@@ -523,6 +530,54 @@ def test_ddp_broadcast_buffers_is_deprecated_and_false_skips_init(
     r0, r1 = (records["broadcast_buffers=True"] for records in ddp_records)
     assert r1["forward_sync_buffers"]
     assert torch.equal(r1["seen"][1], r0["after"][0])
+
+
+def test_ddp_broadcast_buffers_is_ignored_beside_forward_sync_buffers(
+        ddp_records):
+    r0, r1 = (records["both"] for records in ddp_records)
+    assert r1["warnings"] == [FutureWarning]
+    assert not r1["forward_sync_buffers"]  # forward_sync_buffers wins
+    assert torch.equal(r1["running_mean_at_init"], torch.full((C,), 10.0))
+    assert torch.equal(r1["seen"][1], r1["after"][0])
+
+
+def test_broadcast_buffers_is_documented_as_deprecated_since_2_13():
+    doc = nn.parallel.DistributedDataParallel.__doc__
+    section = doc[doc.index("broadcast_buffers (bool or None)"):]
+    assert ".. deprecated:: 2.13" in section[:400]
+    assert "forward_sync_buffers" in section[:400]
+
+
+def ddp_gradients(rank, world_size):
+    """The weight gradient under DDP, and this rank's own (without DDP)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, C), nn.BatchNorm1d(C))
+    alone = copy.deepcopy(model)
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(rank))
+    ddp = nn.parallel.DistributedDataParallel(model)  # kept alive: its
+    ddp(x).square().mean().backward()                 # hooks all-reduce
+    alone(x).square().mean().backward()
+    return model[0].weight.grad, alone[0].weight.grad
+
+
+def test_ddp_averages_the_gradients_of_the_processes():
+    (ddp0, own0), (ddp1, own1) = launch(ddp_gradients, 2)
+    torch.testing.assert_close(ddp0, (own0 + own1) / 2)
+    torch.testing.assert_close(ddp1, ddp0)
+
+
+def sync_batchnorm_alone(rank, world_size):
+    try:
+        nn.SyncBatchNorm(C)(torch.randn(4, C))
+    except ValueError as error:
+        return str(error)
+    return "no error"
+
+
+def test_nn_sync_batchnorm_refuses_cpu_tensors_in_a_group_of_one_too():
+    assert launch(sync_batchnorm_alone, 1) == [
+        "SyncBatchNorm expected input tensor to be on GPU or XPU or "
+        "privateuseone"]
 
 
 def test_ddp_init_sync_false_syncs_nothing_at_construction(ddp_records):
