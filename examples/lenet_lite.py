@@ -22,7 +22,7 @@ from snippets.support.report import FAST, Report
 
 report = Report("lenet_lite")
 LR, EPOCHS, BATCH_SIZE = 1.0, 2, 256
-NUM_TRAIN = 4 * BATCH_SIZE if FAST else 39 * BATCH_SIZE  # full batches
+NUM_TRAIN = 4 * BATCH_SIZE if FAST else 34 * BATCH_SIZE  # full batches
 SEEDS = [0, 1] if FAST else [0, 1, 2]
 STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
 STEPS = EPOCHS * STEPS_PER_EPOCH

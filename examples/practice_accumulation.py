@@ -144,10 +144,10 @@ report.table("training", ["Seed", "Accumulated 4 x 8", "Batch of 32"],
 low, high = comparison.paired
 report.values(
     micro=MICRO, accumulate=ACCUMULATE, batch=BATCH, steps=steps,
-    warm_up=warm_up,
+    warm_up=warm_up, seeds=len(seeds),
     grad_bn=f"{relative['with BatchNorm1d']:.2g}",
     grad_plain=f"{relative['without']:.1e}",
-    effect=f"{comparison.effect * 100:+.2f}",
+    effect=f"{abs(comparison.effect) * 100:.2f}",
     paired_low=f"{low * 100:+.2f}", paired_high=f"{high * 100:+.2f}")
 report.claim("accumulated_gradient_differs_with_bn",
              relative["with BatchNorm1d"] > 1e-2

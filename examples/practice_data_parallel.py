@@ -64,7 +64,8 @@ def largest_difference(kind):
             for rank, r in enumerate(ranks)],
         "input gradients": [(r[kind]["grad_x"], distributed.split(
             x_all.grad, sizes, rank)) for rank, r in enumerate(ranks)],
-        # each process holds its share: summed, as DDP's all-reduce does
+        # each process holds its share; their sum is the global batch's
+        # gradient (DDP's all-reduce sums, then divides by the processes)
         "weight gradient": [(sum(r[kind]["grad_weight"] for r in ranks),
                              reference.weight.grad)],
         "bias gradient": [(sum(r[kind]["grad_bias"] for r in ranks),

@@ -75,7 +75,10 @@ with torch.no_grad():
     difference = (frozen(x) - model.eval()(x)).abs().max().item()
     scale = model(x).abs().max().item()
     # In training mode, BatchNorm2d uses the batch; frozen layers do not.
-    moved = (model.train()(x[:8]) - model.eval()(x[:8])).abs().max().item()
+    # (On a copy: a training-mode pass updates the running statistics,
+    # even under no_grad.)
+    moved = (copy.deepcopy(model).train()(x[:8])
+             - model.eval()(x[:8])).abs().max().item()
     stays = (frozen.train()(x[:8]) - frozen.eval()(x[:8])).abs().max().item()
 # --8<-- [end:swap]
 print(f"frozen vs eval-mode model: {difference:.1e} (outputs up to "

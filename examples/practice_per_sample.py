@@ -144,7 +144,7 @@ report.table("cross", ["Layer (training mode)",
                        "Largest gradient of sample 0's loss w.r.t. sample "
                        "1's pixels"],
              [[name, f"{value:.1e}"] for name, value in cross.items()])
-report.values(batch_dependence=f"{batch_dependence:.2g}",
+report.values(batch_size=len(x), batch_dependence=f"{batch_dependence:.2g}",
               split_bn=f"{split_bn:.2g}", split_gn=f"{split_gn:.1e}")
 report.claim("patched_eval_depends_on_batch", batch_dependence > 1e-3, {
     "image alone minus image in a batch of 8, eval mode":

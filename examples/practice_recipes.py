@@ -146,8 +146,10 @@ def points(c):
 report.values(
     steps=STEPS, lr=LR, test_images=f"{len(x_test):,}",
     weight_decay=WEIGHT_DECAY, batch=BATCH, early=EARLY,
+    decay_factor=f"{WEIGHT_DECAY / 1e-4:.0f}",
     gamma_groups=f"{gamma.mean:.2f}", gamma_all=f"{gamma.reference_mean:.2f}",
-    groups_effect=points(groups_acc), zero_effect=points(zero_acc),
+    groups_effect=points(groups_acc),
+    zero_effect=f"{abs(zero_acc.effect) * 100:.2f}",
     zero_early=f"{zero_early.mean:.2f}",
     groups_early=f"{zero_early.reference_mean:.2f}")
 report.claim("zero_init_blocks_are_identity", identity_gap == 0, {

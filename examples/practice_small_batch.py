@@ -133,9 +133,19 @@ report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
               ghost_2=f"{mean(results[ghost, 2]):.2%}",
               renorm_2=f"{mean(results[renorm, 2]):.2%}")
 c = comparisons["renorm_2"][1]
-report.claim("renorm_better_at_2", c.verdict == "better", {
-    "Batch Renorm, mean": c.mean, "BatchNorm, mean": c.reference_mean,
-    "per-seed difference, lowest": c.paired[0]})
+# Better than BatchNorm on the same micro-batches, still below BatchNorm
+# over the whole batch: it recovers part of what the small batch loses.
+report.claim("renorm_better_at_2", c.verdict == "better"
+             and c.mean < mean(full), {
+                 "Batch Renorm, mean": c.mean,
+                 "BatchNorm on the same micro-batches, mean":
+                     c.reference_mean,
+                 "per-seed difference, lowest": c.paired[0],
+                 f"BatchNorm over {BATCH}, mean": mean(full)})
+ghost_means = {m: mean(results[ghost, m]) for m in MICRO}
+report.claim("micro_2_worst", ghost_means[2] < min(
+    v for m, v in ghost_means.items() if m != 2), {
+        f"BatchNorm per {m}, mean": v for m, v in ghost_means.items()})
 close = {m: comparisons[f"renorm_{m}"][1].effect for m in MICRO[1:]}
 report.claim("renorm_close_at_4_and_8",
              all(abs(e) < 0.01 for e in close.values()), {

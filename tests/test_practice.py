@@ -56,8 +56,9 @@ def test_accumulation_is_ghost_batchnorm_on_the_whole_batch(momentum):
                                    getattr(ghost[2], name))
 
 
-@pytest.mark.parametrize("norm, equal", [(no_norm, True),
-                                         (nn.BatchNorm1d, False)])
+@pytest.mark.parametrize("norm, equal", [
+    (no_norm, True), (lambda c: nn.GroupNorm(1, c), True),
+    (nn.LayerNorm, True), (nn.BatchNorm1d, False)])
 def test_accumulation_equals_the_batch_gradient_only_without_batchnorm(
         norm, equal):
     torch.manual_seed(0)
@@ -84,9 +85,20 @@ def test_a_last_batch_of_one_raises_and_drop_last_skips_it():
                        r"torch.Size\(\[1, 128\]\)"):
         model(list(loader)[-1][0])
     model.eval()(list(loader)[-1][0])  # eval: running statistics, fine
-    dropped = DataLoader(data, batch_size=64, shuffle=True, drop_last=True)
+    dropped = DataLoader(data, batch_size=64, shuffle=True, drop_last=True,
+                         generator=torch.Generator().manual_seed(3))
     assert len(dropped) == 16
     assert {len(xb) for xb, in dropped} == {64}
+    # with shuffle=True, the sample that comes last in the epoch's order is
+    # left out: the same shuffle without drop_last has it alone at the end
+    index = TensorDataset(torch.arange(len(data)))
+    kept = torch.cat([i for i, in DataLoader(
+        index, batch_size=64, shuffle=True, drop_last=True,
+        generator=torch.Generator().manual_seed(3))])
+    order = torch.cat([i for i, in DataLoader(
+        index, batch_size=64, shuffle=True,
+        generator=torch.Generator().manual_seed(3))])
+    assert torch.equal(kept, order[:-1]) and len(kept) == 16 * 64
 
 
 # --- FrozenBatchNorm2d ---------------------------------------------------------
@@ -269,6 +281,9 @@ def test_replace_all_batch_norm_modules_changes_exactly_this():
     assert model.instance.running_mean is not None
     assert list(model.untracked.state_dict()) == \
         list(before.untracked.state_dict())
+    # the mode stays too: a layer in eval mode stays in eval mode
+    evaluated = replace_all_batch_norm_modules_(cnn(nn.BatchNorm2d).eval())
+    assert not evaluated[1].training and evaluated[1].running_mean is None
 
 
 def test_after_replacement_vmap_runs_and_eval_uses_the_batch():

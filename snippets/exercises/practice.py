@@ -35,20 +35,27 @@ def global_statistics():
 def accumulation_as_ghost(micro=4, steps=8):
     """Accumulating ``steps`` micro-batches of ``micro`` through a
     BatchNorm1d layer computes GhostBatchNorm with virtual_batch_size =
-    ``micro`` on the whole batch: the same gradient.
+    ``micro`` on the whole batch: the same gradients (weight, bias and
+    input) and the same running statistics.
 
     >>> accumulation_as_ghost()
     True
     """
     torch.manual_seed(0)
     x = torch.randn(micro * steps, 3, dtype=torch.float64)
+    x_ghost = x.clone().requires_grad_()
+    x.requires_grad_()
     weights = torch.randn(3, dtype=torch.float64)
     bn = nn.BatchNorm1d(3).double()
     ghost = GhostBatchNorm(3, virtual_batch_size=micro).double()
     for part in x.split(micro):  # accumulated, micro-batch by micro-batch
         (bn(part) * weights).sum().backward()
-    (ghost(x) * weights).sum().backward()
-    return torch.allclose(bn.weight.grad, ghost.weight.grad)
+    (ghost(x_ghost) * weights).sum().backward()
+    pairs = [(bn.weight.grad, ghost.weight.grad),
+             (bn.bias.grad, ghost.bias.grad), (x.grad, x_ghost.grad),
+             (bn.running_mean, ghost.running_mean),
+             (bn.running_var, ghost.running_var)]
+    return all(torch.allclose(a, b) for a, b in pairs)
 # --8<-- [end:ghost]
 
 
