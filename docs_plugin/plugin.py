@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import html
+import io
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+from PIL import Image
 from mkdocs.config import config_options as opt
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
@@ -64,6 +66,29 @@ CLAIMS_PAGE = "claims.md"
 # Characters that would make a value Markdown instead of text.
 ACTIVE = set("*|<>[]`")
 KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
+# The gallery's cards show each example's first figure at this width (twice
+# a card's width, for sharp screens), as a PNG: the full-size SVGs of 37
+# examples would make the gallery index weigh about 2 MB.
+THUMBNAIL, THUMBNAIL_WIDTH = "thumbnail.png", 480
+
+
+def thumbnail(png):
+    """A small copy of a figure's PNG: at most THUMBNAIL_WIDTH wide, on
+    white (as the figures are shown), in 64 colours (a plot has few; the
+    full palette of a resampled image would compress worse than the
+    original)."""
+    with Image.open(io.BytesIO(png)) as image:
+        image = image.convert("RGBA")
+    flat = Image.new("RGB", image.size, "white")
+    flat.paste(image, mask=image.getchannel("A"))
+    if flat.width > THUMBNAIL_WIDTH:
+        flat = flat.resize(
+            (THUMBNAIL_WIDTH,
+             round(flat.height * THUMBNAIL_WIDTH / flat.width)),
+            Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    flat.quantize(64).save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 class ExamplesConfig(Config):
@@ -290,6 +315,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
         self.runs = self._run_all()
         self.values, self.claims = {}, {}
         self._light_used = set()
+        self.thumbnails = set()
         self.notebook_css = None
         for name, run in self.runs.items():
             for rel in run.files:
@@ -374,9 +400,13 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     continue
                 count += 1
                 rel = f"generated/{name}/notebook-{count}.png"
-                files.append(File.generated(
-                    config, rel, content=base64.b64decode(data.pop(
-                        "image/png"))))
+                png = base64.b64decode(data.pop("image/png"))
+                files.append(File.generated(config, rel, content=png))
+                if count == 1:  # the gallery's cards show a small copy
+                    files.append(File.generated(
+                        config, f"generated/{name}/{THUMBNAIL}",
+                        content=thumbnail(png)))
+                    self.thumbnails.add(name)
                 data["text/html"] = (
                     f'<img src="../../{rel}" alt="Figure {count} of the '
                     f'example {name}">')
@@ -542,6 +572,8 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
     # -- generated pages ---------------------------------------------------
 
     def _thumbnail(self, run):
+        if run.example.name in self.thumbnails:
+            return THUMBNAIL
         figures = [f for f in run.files if f.endswith(".svg")]
         return figures[0] if figures else None
 

@@ -40,6 +40,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -610,7 +611,17 @@ class Runner:
         except ExampleError as error:
             errors.append(error)
         except kernel.Stopped:
-            pass
+            if not self._interrupted.is_set():  # never silently lost
+                errors.append(ExampleError(
+                    f"example {example.path} was stopped before it ended",
+                    example))
+        except Exception as error:  # noqa: BLE001 - the build's own fault
+            # A failure outside the example's cells (the cache, the
+            # kernel's start) would otherwise vanish inside the thread.
+            errors.append(ExampleError(
+                f"example {example.path} could not run: "
+                f"{type(error).__name__}: {error}\n"
+                + "".join(traceback.format_exception(error)[-6:]), example))
 
     @contextmanager
     def _interrupt_handler(self):

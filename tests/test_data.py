@@ -44,3 +44,30 @@ def test_missing_cifar_says_how_to_get_it(tmp_path, monkeypatch):
 def test_unknown_data_set_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown data set 'mnist'"):
         data.load("mnist", root=tmp_path)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_files_read_directly_are_torchvisions_data(tmp_path, train):
+    x, y = data.load("fashion_mnist", train=train, root=tmp_path)
+    theirs = datasets.FashionMNIST(str(tmp_path), train=train)
+    assert torch.equal(x, theirs.data.unsqueeze(1).float() / 255)
+    assert torch.equal(y, theirs.targets) and y.dtype == torch.int64
+
+
+def test_loading_fashion_mnist_does_not_import_torchvision(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; from snippets.support import data; "
+            f"data.load('fashion_mnist', train=False, root={str(tmp_path)!r})"
+            "; print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_damaged_data_file_says_so(tmp_path):
+    data.load("fashion_mnist", train=False, root=tmp_path)
+    path = tmp_path / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="header says.*damaged"):
+        data.load("fashion_mnist", train=False, root=tmp_path)

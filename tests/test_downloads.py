@@ -149,6 +149,23 @@ def test_pages_are_light(build):
         assert total <= 1_500_000, (rel, total)
 
 
+def test_gallery_cards_show_small_thumbnails(build):
+    """The cards show each example's first figure as a small PNG, not the
+    full-size SVG."""
+    from PIL import Image
+    site = build.site
+    html = (site / "gallery/index.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert images and all(i.endswith("/thumbnail.png") for i in images), \
+        images
+    for ref in images:
+        with Image.open(site / "gallery" / ref) as image:
+            assert image.width <= 480 and image.mode == "P", (ref, image)
+        full = (site / "gallery" / ref).with_name("notebook-1.png")
+        assert (site / "gallery" / ref).stat().st_size < \
+            full.stat().st_size, ref
+
+
 def test_gallery_pages_share_one_notebook_stylesheet(build):
     page = (build.site / "gallery/mlp_batchnorm/index.html").read_text()
     assert '<style type="text/css">' not in page

@@ -95,27 +95,52 @@ def _launch_once(worker, world_size, args, timeout, port, start_method,
             reader.close()
 
 
-def _collect(processes, readers, deadline, timeout):
+def _collect(processes, readers, deadline, timeout, grace=2.0):
+    """Each rank's result, in rank order. When a rank fails, the others
+    usually fail soon after because of it (a collective loses a peer), and
+    not always later: every failure that arrives within ``grace`` seconds
+    is reported, so the cause is among them."""
     results, pending = [None] * len(processes), set(range(len(processes)))
+    failures = {}
     while pending:
         left = deadline - time.monotonic()
         if left <= 0:
+            if failures:
+                break
             raise TimeoutError(f"ranks {sorted(pending)} did not finish "
                                f"within {timeout} s; all were killed")
         wait([readers[r] for r in pending]
              + [processes[r].sentinel for r in pending], timeout=left)
         for rank in sorted(pending):
-            if readers[rank].poll():  # a result or a traceback
-                status, value = pickle.loads(readers[rank].recv_bytes())
-                if status == "error":
-                    raise WorkerFailed(f"rank {rank} failed:\n{value}")
+            message = _receive(readers[rank])
+            if message is None and processes[rank].exitcode is not None:
+                message = _receive(readers[rank]) or (
+                    "exited", processes[rank].exitcode)
+            if message is None:
+                continue
+            pending.discard(rank)
+            status, value = message
+            if status == "ok":
                 results[rank] = value
-                pending.discard(rank)
-            elif processes[rank].exitcode is not None:
-                raise WorkerFailed(
-                    f"rank {rank} exited with code "
-                    f"{processes[rank].exitcode} without a result")
+            elif status == "error":
+                failures[rank] = f"rank {rank} failed:\n{value}"
+            else:
+                failures[rank] = (f"rank {rank} exited with code {value} "
+                                  "without a result")
+        if failures:
+            deadline = min(deadline, time.monotonic() + grace)
+    if failures:
+        raise WorkerFailed("\n".join(failures[r] for r in sorted(failures)))
     return results
+
+
+def _receive(reader):
+    """A rank's message, or None when there is none (yet, or ever: a
+    process that died closes its end without writing)."""
+    try:
+        return pickle.loads(reader.recv_bytes()) if reader.poll() else None
+    except EOFError:
+        return None
 
 
 def _stop(processes, grace=2.0):
