@@ -9,8 +9,8 @@ The images are decoded once into one tensor. Going through torchvision's
 per-sample ``__getitem__`` (one PIL image per sample) instead took about
 two thirds as long as training the MLP example itself on those batches.
 Fashion-MNIST files already on disk are read directly (the IDX format is a
-short header and raw bytes), without importing torchvision, which alone
-takes about 2 s of every run.
+short header and raw bytes), without importing torchvision, which takes
+about as long to import as torch itself.
 """
 
 import gzip
