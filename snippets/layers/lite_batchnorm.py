@@ -18,11 +18,7 @@ not).
 
 import torch
 
-from snippets.layers.batchnorm import BatchNorm
-
-
-# Inputs that torch.nn normalizes in float32 (and returns in their dtype).
-LOW_PRECISION = (torch.float16, torch.bfloat16)
+from snippets.layers.batchnorm import LOW_PRECISION, BatchNorm
 
 
 # --8<-- [start:lite]
@@ -81,21 +77,6 @@ class LiteBatchNorm(BatchNorm):
         if self.bias is not None:
             c = c + self.bias.to(y)
         return torch.addcmul(c.view(shape), y, a.view(shape)).to(x.dtype)
-
-    def _check_input(self, x):
-        """What torch.nn refuses: a rank outside 2D-5D (each of its three
-        classes takes only some of these), and mixed dtypes other than a
-        float16 or bfloat16 input to a float32 layer."""
-        if not 2 <= x.dim() <= 5:
-            raise ValueError(f"expected 2D to 5D input (got {x.dim()}D "
-                             "input)")
-        own = {t.dtype for t in (self.weight, self.bias, self.running_mean,
-                                 self.running_var) if t is not None}
-        if own and own != {x.dtype} and not (
-                x.dtype in LOW_PRECISION and own == {torch.float32}):
-            raise RuntimeError(f"mixed dtype: a {x.dtype} input for a "
-                               f"layer in {sorted(map(str, own))} (torch.nn "
-                               "refuses it too)")
 
     def extra_repr(self):
         return (f"{super().extra_repr()}, center={self.center}, "
