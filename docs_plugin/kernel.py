@@ -17,7 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
-from docs_plugin import syntax
+from docs_plugin import forkserver, syntax
 
 # What the kernel sees, besides the settings it is given.
 KERNEL_ENV = {
@@ -25,6 +25,21 @@ KERNEL_ENV = {
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",  # no __pycache__ under watched folders
 }
+
+
+# The variables whose value differs from one example's kernel to the next;
+# nothing reads them at import time, so a warm kernel (``forkserver``) may
+# take them over from the stub.
+PER_KERNEL = ("DOCS_OUTPUT_DIR", "DOCS_READS_FILE", "TMPDIR")
+
+
+def warm_kernels(fast, threads, pythonpath, data_dir=None, preload=()):
+    """A ``forkserver.Server`` for the kernels that ``kernel_env`` with
+    these settings describes, importing ``preload`` once for all."""
+    env = kernel_env(fast, threads, "", "", "", pythonpath, data_dir)
+    # jupyter_client adds this one, and ipykernel reads it on import.
+    env["JPY_PARENT_PID"] = str(os.getpid())
+    return forkserver.Server({**os.environ, **env}, preload, PER_KERNEL)
 
 
 def to_notebook(path):
@@ -114,8 +129,10 @@ class Execution:
     kernel's key) is deleted as soon as the kernel has read it.
     """
 
-    def __init__(self, notebook, cwd, env, timeout, arguments=()):
+    def __init__(self, notebook, cwd, env, timeout, arguments=(),
+                 server=None):
         self.notebook = notebook
+        self.server = server  # a running forkserver.Server, or None
         self.arguments = list(arguments)
         self.cwd = cwd
         self.env = env
@@ -128,9 +145,16 @@ class Execution:
         """Execute every cell; raises nbclient's errors."""
         # The asynchronous manager: nbclient then notices within a second
         # that a kernel died (stop() kills it), instead of blocking on it.
-        from jupyter_client.manager import AsyncKernelManager as KernelManager
+        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
         from nbclient import NotebookClient
+
+        server = self.server
+
+        class KernelManager(AsyncKernelManager):
+            def format_kernel_cmd(self, extra_arguments=None):
+                command = super().format_kernel_cmd(extra_arguments)
+                return server.stub(command) if server else command
 
         if sys.platform.startswith("linux"):
             # Abstract Unix sockets: no TCP port, no socket file to leave

@@ -104,6 +104,9 @@ class ExamplesConfig(Config):
     # With no measured times, these examples (name patterns) start first,
     # in this order: the longest ones at full size.
     start_first = opt.Type(list, default=[])
+    # Modules every example's kernel would import: imported once per build
+    # by the process the kernels fork from (docs_plugin/forkserver.py).
+    preload = opt.Type(list, default=[])
     # "Open in Colab" links (when repo_url is a GitHub repository) open the
     # notebooks from this branch, which the Pages workflow publishes.
     colab_branch = opt.Type(str, default="notebooks")
@@ -171,6 +174,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             self.config.cell_timeout, log=log.info, warn=log.warning,
             slow_imports=self.config.slow_imports,
             start_first=self.config.start_first,
+            preload=self.config.preload,
             data_dir=self.settings.data_dir or self.root / "data")
         # Tables are included with pymdownx.snippets from the cache entries
         # (see _point_includes_at_entries).

@@ -450,7 +450,8 @@ class Runner:
     """Runs examples into a cache folder, one mode (fast or full) each."""
 
     def __init__(self, root, cache_dir, fast, cell_timeout=900, log=None,
-                 warn=None, slow_imports=(), data_dir=None, start_first=()):
+                 warn=None, slow_imports=(), data_dir=None, start_first=(),
+                 preload=()):
         self.root = Path(root).resolve()
         self.fast = fast
         self.cache = Cache(cache_dir, fast)
@@ -460,6 +461,8 @@ class Runner:
         self.warn = warn or self.log
         self.slow_imports = [self.root / p for p in slow_imports]
         self.start_first = list(start_first)
+        self.preload = list(preload)
+        self._server = None  # warm kernels while examples run
         self.data_dir = data_dir
         self._versions = None
         self._running = {}  # name -> kernel.Execution
@@ -570,7 +573,7 @@ class Runner:
         self._keep_going = keep_going
         self._interrupted.clear()
         start = time.perf_counter()
-        with self._interrupt_handler():
+        with self._interrupt_handler(), self._warm_kernels(todo, threads):
             self._pool(shared, max(1, jobs), threads, runs, errors)
             for example in alone:
                 self._pool([example], 1, threads, runs, errors)
@@ -624,6 +627,24 @@ class Runner:
                 + "".join(traceback.format_exception(error)[-6:]), example))
 
     @contextmanager
+    def _warm_kernels(self, todo, threads):
+        """While examples run, their kernels fork from one process that
+        imported ``preload`` once (see ``forkserver``)."""
+        if not todo:
+            yield
+            return
+        server = kernel.warm_kernels(self.fast, threads, self.root,
+                                     self.data_dir, self.preload)
+        with server:
+            self._server = server
+            try:
+                yield
+            finally:
+                self._server = None
+        if server.notes:
+            self.log("warm kernels: " + server.notes.replace("\n", " | "))
+
+    @contextmanager
     def _interrupt_handler(self):
         """While examples run: Ctrl-C kills every running kernel at once
         (a second Ctrl-C does nothing more), instead of waiting for the
@@ -666,7 +687,7 @@ class Runner:
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
             kernel.watch_writes([entry / "outputs", work / "tmp", data_dir],
-                                writes))
+                                writes), self._server)
         self._running[example.name] = execution
         self.log(f"running {example.path.name}")
         start = time.perf_counter()
