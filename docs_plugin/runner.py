@@ -146,7 +146,7 @@ def measures_time(path):
     >>> measures_time(p)
     False
     """
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    tree = parse(path)
     return any(isinstance(node, ast.Call)
                and isinstance(node.func, ast.Attribute)
                and node.func.attr == "timings" for node in ast.walk(tree))
@@ -171,6 +171,19 @@ def _module_file(module, search_paths):
     return None
 
 
+_PARSING = threading.Lock()
+
+
+def parse(path):
+    """The syntax tree of the Python file ``path``. One at a time: in
+    Python 3.11, ``ast.parse`` in two threads at once can fail with
+    "SystemError: AST constructor recursion depth mismatch" (CPython
+    gh-106905), and examples' keys are computed in the runner's threads."""
+    source = Path(path).read_text(encoding="utf-8")
+    with _PARSING:
+        return ast.parse(source, str(path))
+
+
 def local_imports(path, search_paths):
     """Every local module file that ``path`` imports, followed transitively.
 
@@ -182,7 +195,7 @@ def local_imports(path, search_paths):
     seen, todo = set(), [Path(path)]
     while todo:
         current = todo.pop()
-        tree = ast.parse(current.read_text(encoding="utf-8"), str(current))
+        tree = parse(current)
         names = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -216,7 +229,7 @@ def code_digest(path):
     >>> code_digest(p) == before
     False
     """
-    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    tree = parse(path)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body
