@@ -11,14 +11,14 @@ each example. Such a kernel runs as a fresh one would:
   per-kernel (which nothing reads at import time); the kernel then starts
   afresh, as it always did;
 - the forked kernel takes the stub's standard streams, working folder,
-  arguments and environment, and ``sys.path[0]`` is its working folder, as
-  with ``python -m ipykernel_launcher``;
+  arguments and environment; ``sys.path`` is what ipykernel_launcher
+  leaves; the random modules loaded are reseeded from fresh entropy;
 - it leads its own process group, which dies with the stub (the process
   jupyter_client started and kills), as a kernel's group does.
 
-The test suite holds the build to this: every example's outputs from a
-forked kernel (the build) and a fresh one (the reader's notebook) are
-compared byte for byte.
+tests/test_forkserver.py compares a warm kernel's state with a fresh
+one's; tests/test_downloads.py runs examples as fresh processes and
+compares their outputs with the build's, byte for byte.
 
 One file, two roles, standard library only (the stub must start fast):
 
@@ -43,6 +43,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 POLL = 0.5  # seconds between checks that the parent still lives
 
@@ -52,17 +53,21 @@ class Server:
     ``s.stub(command)`` turns a kernel's command line into the stub's.
 
     ``env`` is the environment the kernels will get, but for the variables
-    named in ``per_kernel``; ``preload`` the modules to import once. Linux
-    only (abstract sockets): elsewhere ``stub`` leaves commands as they
-    are. On leaving, the server stops; ``notes`` then holds what it
-    reported (kernels it refused, a failed import).
+    named in ``per_kernel``; ``preload`` the modules to import once;
+    ``python`` the interpreter and its options, as the kernels' command
+    lines start (``[sys.executable]``, or with ``-S``, ...). Linux only
+    (abstract sockets): elsewhere ``stub`` leaves commands as they are.
+    ``notes()`` says what the server reported so far (kernels it refused,
+    a failed import).
     """
 
-    def __init__(self, env, preload=(), per_kernel=()):
+    def __init__(self, env, preload=(), per_kernel=(), python=None):
         self.env = dict(env, FORKSERVER_PER_KERNEL=",".join(per_kernel))
         self.preload = list(preload)
+        self.python = list(python or [sys.executable])
         self.address = None
-        self.notes = ""
+        self._log = None
+        self._notes = ""
 
     def __enter__(self):
         if not sys.platform.startswith("linux"):
@@ -76,8 +81,9 @@ class Server:
         self._log = tempfile.TemporaryFile(mode="w+")
         with listener:
             self._process = subprocess.Popen(
-                [sys.executable, __file__, "serve", str(listener.fileno()),
-                 str(os.getpid()), *self.preload], env=self.env, stdin=subprocess.DEVNULL,
+                [*self.python, __file__, "serve", str(listener.fileno()),
+                 str(os.getpid()), *self.preload],
+                env=self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self._log,
                 pass_fds=[listener.fileno()],
                 start_new_session=True)  # Ctrl-C reaches the build only
@@ -85,19 +91,33 @@ class Server:
 
     def stub(self, command):
         """The stub's command line for a kernel started by ``command``
-        (``python -m ipykernel_launcher ARG...``); other commands as is."""
-        if self.address is None or command[1:3] != ["-m",
-                                                   "ipykernel_launcher"]:
+        (the server's ``python``, then ``-m ipykernel_launcher ARG...``);
+        any other command as it is (that kernel starts afresh)."""
+        n = len(self.python)
+        if (self.address is None or command[:n] != self.python
+                or command[n:n + 2] != ["-m", "ipykernel_launcher"]):
             return command
-        return [command[0], __file__, "kernel", self.address, *command[3:]]
+        return [*self.python, __file__, "kernel", self.address,
+                *command[n + 2:]]
+
+    def notes(self):
+        if self._log is None or self._log.closed:
+            return self._notes
+        self._log.seek(0)
+        return self._log.read().strip()
 
     def __exit__(self, *exc):
         if self.address is None:
             return
-        self._process.kill()
-        self._process.wait()
-        self._log.seek(0)
-        self.notes = self._log.read().strip()
+        # Kernels that are still shutting down end on their own; a kernel
+        # whose server died first would log that its parent exited.
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._notes = self.notes()
         self._log.close()
 
 
@@ -142,8 +162,15 @@ def serve(fd, parent, modules):
     per_kernel = set(os.environ.get("FORKSERVER_PER_KERNEL", "").split(","))
     per_kernel.add("FORKSERVER_PER_KERNEL")
     own = {k: v for k, v in os.environ.items() if k not in per_kernel}
+    stopping = []  # SIGTERM: accept no more, end when the kernels have
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     while os.getppid() == parent:
-        _reap()
+        kernels = _reap()
+        if stopping:
+            if not kernels:
+                return
+            time.sleep(0.05)
+            continue
         ready, _, _ = select.select([listener], [], [], POLL)
         if not ready:
             continue
@@ -178,11 +205,13 @@ def serve(fd, parent, modules):
 
 
 def _reap():
+    """Reap the kernels that ended; whether any still runs."""
     try:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
     except ChildProcessError:
-        pass
+        return False
+    return True
 
 
 def _become_kernel(conn, fds, request):

@@ -654,8 +654,8 @@ class Runner:
                 yield
             finally:
                 self._server = None
-        if server.notes:
-            self.log("warm kernels: " + server.notes.replace("\n", " | "))
+        if server.notes():
+            self.log("warm kernels: " + server.notes().replace("\n", " | "))
 
     @contextmanager
     def _interrupt_handler(self):

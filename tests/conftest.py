@@ -160,24 +160,42 @@ def reader_python(folder):
     return [PYTHON, "-S"], env, folder / "jupyter"
 
 
-def run_notebook(path, env, jupyter_dir, timeout=600):
+def reader_kernel_env(env):
+    """The environment the reader's kernel gets from ``run_notebook``:
+    ``env`` (its PYTHONPATH comes back through the kernel's spec) and what
+    jupyter_client adds."""
+    return {**env, "JPY_PARENT_PID": str(os.getpid())}
+
+
+def run_notebook(path, env, jupyter_dir, timeout=600, server=None):
     """Execute the notebook at ``path`` in its own folder with the reader's
-    kernel; raises on the first failing cell."""
+    kernel (forked warm from ``server`` if given, see
+    docs_plugin/forkserver.py); raises on the first failing cell."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
+
+    class Manager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            command = super().format_kernel_cmd(extra_arguments)
+            return server.stub(command) if server else command
 
     notebook = nbformat.read(path, as_version=4)
     specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
-    manager = AsyncKernelManager(kernel_name="reader",
-                                 kernel_spec_manager=specs)
+    manager = Manager(kernel_name="reader", kernel_spec_manager=specs)
     kernel_env = {k: v for k, v in env.items()
                   if k not in ("PYTHONPATH",)}
-    NotebookClient(notebook, km=manager, timeout=timeout,
-                   kernel_name="reader",
-                   resources={"metadata": {"path": str(path.parent)}}
-                   ).execute(env={**kernel_env, "PATH": env["PATH"]})
+    try:
+        NotebookClient(notebook, km=manager, timeout=timeout,
+                       kernel_name="reader",
+                       resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env={**kernel_env, "PATH": env["PATH"]})
+    finally:
+        # nbclient leaves a kernel it did not start (km=) running.
+        if manager.has_kernel:
+            run_sync(manager.shutdown_kernel)(now=True)
     nbformat.write(notebook, path)
     return notebook
 
@@ -188,7 +206,24 @@ def reader(shared):
 
 
 @pytest.fixture(scope="session")
-def standalone(shared, reader):
+def reader_kernels(reader):
+    """Warm reader kernels (one server per pytest worker): forked from a
+    process of the reader's Python that imported torch and matplotlib
+    once, with the environment a fresh reader kernel gets, which the
+    server checks. (Fresh processes run the downloadable scripts in
+    test_downloads.py, compared byte for byte with the build's.)"""
+    from docs_plugin import forkserver
+
+    command, env, _ = reader
+    server = forkserver.Server(
+        reader_kernel_env(dict(env, DOCS_DATA_DIR=str(ROOT / "data"))),
+        preload=["torch", "matplotlib.pyplot"], python=command)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def standalone(shared, reader, reader_kernels):
     """``standalone(name)``: the folder example ``name`` wrote when its
     notebook, as the site offers it for download, ran alone in an empty
     folder with a Python in which this project is not importable. Each
@@ -204,7 +239,11 @@ def standalone(shared, reader):
             notebook = folder / f"{name}.ipynb"
             notebook.write_text(downloads.notebook_text(example, ROOT))
             run_env = dict(env, DOCS_DATA_DIR=str(ROOT / "data"))
-            run_notebook(notebook, run_env, jupyter_dir)
+            run_notebook(notebook, run_env, jupyter_dir,
+                         server=reader_kernels)
+            # A kernel the server refused started afresh: correct, but
+            # slow, and a sign that the two environments drifted apart.
+            assert reader_kernels.notes() == "", reader_kernels.notes()
 
         folder = once(shared / "standalone" / name, make)
         return folder / "_output" / name

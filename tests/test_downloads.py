@@ -62,8 +62,12 @@ def test_each_script_holds_its_notebooks_cells(build):
         assert "--8<--" not in sources
 
 
+# Fresh processes: the build (and the notebooks' runs) fork warm kernels,
+# so these also show that a fresh start writes the same bytes, for
+# examples that train on Fashion-MNIST and that launch processes too.
 @pytest.mark.parametrize("name", ["bn_worked_example", "inference_switches",
-                                  "norm_equivalences"])
+                                  "norm_equivalences", "mlp_batchnorm",
+                                  "practice_data_parallel"])
 def test_a_script_runs_where_it_lands(name, build, reader, tmp_path):
     command, env, _ = reader
     shutil.copy(build.site / f"downloads/{name}.py", tmp_path)

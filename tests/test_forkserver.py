@@ -69,7 +69,7 @@ def test_a_warm_kernel_starts_as_a_fresh_one(tmp_path):
     with warm_server() as server:
         warm = run(PROBE, tmp_path / "kernel", server)
         other = run(PROBE, tmp_path / "kernel", server)
-    assert server.notes == ""  # no kernel refused, the server ran
+    assert server.notes() == ""  # no kernel refused, the server ran
     assert (fresh.pop("preloaded"), warm.pop("preloaded")) == (False, True)
     # Unseeded random streams: fresh entropy in every kernel, as in a new
     # process (not the server's state, shared by all its kernels).
@@ -130,8 +130,8 @@ def test_a_kernel_whose_environment_differs_starts_afresh(tmp_path):
         state = run(PROBE, tmp_path / "k", server, env=env)
     assert state["preloaded"] is False
     assert state["backend"] == "agg"
-    assert "refused a kernel" in server.notes
-    assert "MPLBACKEND" in server.notes
+    assert "refused a kernel" in server.notes()
+    assert "MPLBACKEND" in server.notes()
 
 
 def test_the_server_ends_with_the_build(tmp_path):
