@@ -21,7 +21,7 @@ from snippets.support.training import accuracy, train
 report = Report("ics_figure1")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-STEPS = 300 if FAST else 3_000
+STEPS = 150 if FAST else 3_000
 EVERY = 30 if FAST else 150          # measure every EVERY steps
 SEEDS = [0, 1] if FAST else [0, 1, 2]
 BATCH, LR = 60, 0.5

@@ -23,7 +23,7 @@ from snippets.support.training import accuracy, train
 report = Report("ics_noisy_bn")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-STEPS = 300 if FAST else 2_000
+STEPS = 150 if FAST else 2_000
 EVERY = 30 if FAST else 100
 SEEDS = [3, 4] if FAST else [3, 4, 5]  # not the seeds of ics_figure1
 BATCH, LR = 60, 0.5

@@ -23,7 +23,7 @@ from snippets.support.training import accuracy, train
 report = Report("norm_batch_size_sweep")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-TRAIN_SIZE = 400 if FAST else 3000
+TRAIN_SIZE = 200 if FAST else 3000
 TEST_SIZE = 1000 if FAST else 2000
 x_train, y_train = x_train[:TRAIN_SIZE], y_train[:TRAIN_SIZE]
 x_test, y_test = x_test[:TEST_SIZE], y_test[:TEST_SIZE]
