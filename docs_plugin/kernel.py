@@ -122,11 +122,29 @@ def strip_ansi(text):
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+def manager_class(server=None):
+    """jupyter_client's asynchronous kernel manager, whose kernels fork
+    warm from ``server`` (a running ``forkserver.Server``) if given. (The
+    asynchronous one: nbclient then notices within a second that a kernel
+    died, e.g. killed by ``Execution.stop``, instead of blocking on it.)"""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if server is None:
+        return AsyncKernelManager
+
+    class WarmKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            return server.stub(super().format_kernel_cmd(extra_arguments))
+
+    return WarmKernelManager
+
+
 class Execution:
-    """One notebook run in one fresh kernel, which can be stopped from any
-    thread (``stop``) and never outlives the build: the kernel polls its
-    parent and exits with it, and its connection file (which holds the
-    kernel's key) is deleted as soon as the kernel has read it.
+    """One notebook run in one new kernel (started afresh, or forked warm
+    from ``server``), which can be stopped from any thread (``stop``) and
+    never outlives the build: the kernel (or its stub) polls its parent
+    and exits with it, and its connection file (which holds the kernel's
+    key) is deleted as soon as the kernel has read it.
     """
 
     def __init__(self, notebook, cwd, env, timeout, arguments=(),
@@ -143,19 +161,10 @@ class Execution:
 
     def run(self):
         """Execute every cell; raises nbclient's errors."""
-        # The asynchronous manager: nbclient then notices within a second
-        # that a kernel died (stop() kills it), instead of blocking on it.
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
         from nbclient import NotebookClient
 
-        server = self.server
-
-        class KernelManager(AsyncKernelManager):
-            def format_kernel_cmd(self, extra_arguments=None):
-                command = super().format_kernel_cmd(extra_arguments)
-                return server.stub(command) if server else command
-
+        KernelManager = manager_class(self.server)
         if sys.platform.startswith("linux"):
             # Abstract Unix sockets: no TCP port, no socket file to leave
             # behind, and no network needed at all.

@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import html
+import importlib.util
 import io
 import json
 import logging
@@ -167,6 +168,14 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
             if not any(settings.matches(n, [pattern]) for n in names):
                 raise PluginError(f"start_first in mkdocs.yml: {pattern!r} "
                                   "matches no example (renamed? removed?)")
+        for module in self.config.preload:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ImportError:
+                found = False
+            if not found:
+                raise PluginError(f"preload in mkdocs.yml: no module "
+                                  f"{module!r} in this environment")
         cache_dir = self.settings.cache_dir or \
             self.root / self.config.cache_dir
         self.runner = Runner(

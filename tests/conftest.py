@@ -173,18 +173,15 @@ def run_notebook(path, env, jupyter_dir, timeout=600, server=None):
     docs_plugin/forkserver.py); raises on the first failing cell."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
-    class Manager(AsyncKernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            command = super().format_kernel_cmd(extra_arguments)
-            return server.stub(command) if server else command
+    from docs_plugin.kernel import manager_class
 
     notebook = nbformat.read(path, as_version=4)
     specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
-    manager = Manager(kernel_name="reader", kernel_spec_manager=specs)
+    manager = manager_class(server)(kernel_name="reader",
+                                    kernel_spec_manager=specs)
     kernel_env = {k: v for k, v in env.items()
                   if k not in ("PYTHONPATH",)}
     try:

@@ -168,6 +168,22 @@ def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     assert not (site / "index.html").exists()
 
 
+def test_a_preload_module_that_does_not_exist_fails_the_build(tiny):
+    config = tiny.root / "mkdocs.yml"
+    text = config.read_text()
+    assert "  - examples:\n" in text
+    config.write_text(text.replace(
+        "  - examples:\n", "  - examples:\n      preload: [torhc]\n", 1))
+    result, site = tiny()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert "preload in mkdocs.yml: no module 'torhc'" in errors[0]
+    assert not (site / "index.html").exists()
+
+
 def test_execution_off_serves_the_cache(tiny):
     result, _ = tiny()
     assert result.returncode == 0, result.stderr[-3000:]
