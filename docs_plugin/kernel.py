@@ -8,12 +8,14 @@ recipe re-runs everything, and a change anywhere else in the build tool
 re-runs nothing.
 """
 
+import getpass
 import json
 import os
 import re
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -31,6 +33,22 @@ KERNEL_ENV = {
 # nothing reads them at import time, so a warm kernel (``forkserver``) may
 # take them over from the stub.
 PER_KERNEL = ("DOCS_OUTPUT_DIR", "DOCS_READS_FILE", "TMPDIR")
+
+
+def compile_cache():
+    """A value for TORCHINDUCTOR_CACHE_DIR, the same for every kernel.
+    Importing torch._dynamo (torch.optim does, when the first optimizer is
+    made) sets that variable to a folder in $TMPDIR if it is unset, and
+    keeps the path; $TMPDIR differs from kernel to kernel, and a warm
+    kernel imported torch._dynamo before it had one. No example compiles,
+    so nothing is written there; this is torch's own default for the
+    build's process."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid_{os.getuid()}"
+    return os.path.abspath(os.path.join(tempfile.gettempdir(),
+                                        f"torchinductor_{user}"))
 
 
 def warm_kernels(fast, threads, pythonpath, data_dir=None, preload=()):
@@ -70,6 +88,7 @@ def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
         "DOCS_OUTPUT_DIR": str(output_dir),
         "DOCS_READS_FILE": str(reads_file),
         "TMPDIR": str(tmp_dir),
+        "TORCHINDUCTOR_CACHE_DIR": compile_cache(),
         "PYTHONPATH": os.pathsep.join(
             [str(pythonpath)] + [p for p in [os.environ.get("PYTHONPATH")]
                                  if p]),

@@ -144,12 +144,16 @@ def reader_python(folder):
     environment, and a Jupyter folder with a kernel of that Python."""
     import site as site_module
 
+    from docs_plugin.kernel import compile_cache
+
     packages = site_module.getsitepackages()[0]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": os.environ.get("HOME", str(folder)),
            "PYTHONPATH": packages, "PYTHONDONTWRITEBYTECODE": "1",
            "DOCS_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "MPLBACKEND": "Agg"}
+           "MPLBACKEND": "Agg",
+           # what the preloaded torch._dynamo sets (see kernel.compile_cache)
+           "TORCHINDUCTOR_CACHE_DIR": compile_cache()}
     kernels = folder / "jupyter" / "kernels" / "reader"
     kernels.mkdir(parents=True, exist_ok=True)
     (kernels / "kernel.json").write_text(json.dumps({
@@ -197,6 +201,14 @@ def run_notebook(path, env, jupyter_dir, timeout=600, server=None):
     return notebook
 
 
+def site_preload():
+    """The ``preload`` modules of the site's mkdocs.yml."""
+    found = re.findall(r"^      preload: \[([^\]]*)\]$",
+                       (ROOT / "mkdocs.yml").read_text(), flags=re.M)
+    assert len(found) == 1, "mkdocs.yml: one preload list expected"
+    return [name.strip() for name in found[0].split(",")]
+
+
 @pytest.fixture(scope="session")
 def reader(shared):
     return reader_python(shared / "reader")
@@ -205,8 +217,8 @@ def reader(shared):
 @pytest.fixture(scope="session")
 def reader_kernels(reader):
     """Warm reader kernels (one server per pytest worker): forked from a
-    process of the reader's Python that imported torch and matplotlib
-    once, with the environment a fresh reader kernel gets, which the
+    process of the reader's Python that imported the site's ``preload``
+    modules once, with the environment a fresh reader kernel gets, which the
     server checks. (Fresh processes run the downloadable scripts in
     test_downloads.py, compared byte for byte with the build's.)"""
     from docs_plugin import forkserver
@@ -214,7 +226,7 @@ def reader_kernels(reader):
     command, env, _ = reader
     server = forkserver.Server(
         reader_kernel_env(dict(env, DOCS_DATA_DIR=str(ROOT / "data"))),
-        preload=["torch", "matplotlib.pyplot"], python=command)
+        preload=site_preload(), python=command)
     with server:
         yield server
 

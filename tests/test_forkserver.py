@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import PYTHON, ROOT
+from conftest import PYTHON, ROOT, site_preload
 from docs_plugin import kernel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -36,9 +36,16 @@ print(json.dumps({
     "signals": [str(signal.getsignal(s)) for s in
                 (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD)],
     "leader": os.getpgid(0) == os.getpid(),
-    "warnings": sorted(map(str, warnings.filters)),
     "main": type(sys.modules["__main__"]).__name__,
     "seed": torch.initial_seed(), "random": random.random(),
+    # The first optimizer imports torch._dynamo (a warm kernel has it
+    # already), which reads and sets TORCHINDUCTOR_CACHE_DIR and keeps it.
+    "optimizer": type(torch.optim.SGD([torch.zeros(1)], lr=0.1)).__name__,
+    "env_after": dict(os.environ),
+    # after it, as the preloaded modules' filters are then in both (sympy,
+    # which torch._dynamo imports, adds one)
+    "warnings": sorted(map(str, warnings.filters)),
+    "dynamo_cache": vars(sys.modules["torch._dynamo.package"].DynamoCache),
 }))
 '''
 
@@ -59,8 +66,8 @@ def run(code, folder, server=None, env=None, started=None):
 
 
 def warm_server(**kwargs):
-    return kernel.warm_kernels(True, 1, ROOT,
-                               preload=["torch", "matplotlib.pyplot"],
+    """A server that preloads what the site's does (mkdocs.yml)."""
+    return kernel.warm_kernels(True, 1, ROOT, preload=site_preload(),
                                **kwargs)
 
 
