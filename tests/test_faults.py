@@ -175,30 +175,36 @@ def truncate(path):
     path.write_bytes(path.read_bytes()[:50])
 
 
-@pytest.mark.parametrize("damage, expected", [
+DAMAGES = [  # (what is done to the cache, the file the build names)
     (lambda root: truncate(outputs(root) / "curve.svg"), "curve.svg"),
     (lambda root: (outputs(root) / "curve.svg").unlink(), "curve.svg"),
     (lambda root: (outputs(root) / "values.json").unlink(), "values.json"),
     (lambda root: (outputs(root) / "t.md").write_text("| forged |\n"),
      "t.md"),
     (lambda root: truncate(record(root)[0]), "record"),
-])
-def test_a_damaged_cache_is_noticed_and_healed(tiny, damage, expected):
+]
+
+
+def test_a_damaged_cache_is_noticed_and_healed(tiny):
+    """Each damage in turn, to the cache the build before it healed."""
     extra = 'report.table("t", ["a"], [["1"]])'
     page = '# Home\n\n{{ tiny.answer }}\n\n--8<-- "tiny/t.md"\n'
     result, site = tiny(page=page, extra=extra)
     assert result.returncode == 0, result.stderr[-3000:]
-    damage(tiny.root)
-    result, site = tiny(page=page, extra=extra)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    assert re.search(r"example tiny: .*" + re.escape(expected)
-                     + r".*running it again", result.stderr), \
-        result.stderr[-2000:]
-    assert "running tiny.py" in result.stderr
-    ET.parse(site / "generated/tiny/curve.svg")  # whole again
-    html = (site / "index.html").read_text()
-    assert "forged" not in html and "<td>1</td>" in html and "42" in html
+    for number, (damage, expected) in enumerate(DAMAGES):
+        damage(tiny.root)
+        result, site = tiny(page=page, extra=extra)
+        case = f"damage {number} ({expected}): "
+        assert result.returncode == 0, case + result.stderr[-3000:]
+        assert "Traceback" not in result.stderr, case + result.stderr
+        assert re.search(r"example tiny: .*" + re.escape(expected)
+                         + r".*running it again", result.stderr), \
+            case + result.stderr[-2000:]
+        assert "running tiny.py" in result.stderr, case
+        ET.parse(site / "generated/tiny/curve.svg")  # whole again
+        html = (site / "index.html").read_text()
+        assert "forged" not in html and "<td>1</td>" in html \
+            and "42" in html, case
 
 
 # --- data, DOCS_EXECUTE=false -----------------------------------------------------
