@@ -313,7 +313,31 @@ def tiny(tmp_path):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that need the built site run last: pytest-xdist hands tests out
-    in this order, so the workers run the examples and the fault cases
-    first, and the one build happens when little else is left to do."""
-    items.sort(key=lambda item: "build" in getattr(item, "fixturenames", ()))
+    """The order that keeps both pytest-xdist workers busy. With
+    ``--dist worksteal`` each worker starts with a contiguous half of this
+    list and, once out of tests, takes from the end of the other's:
+
+    1. one test of the built site: its worker builds the site first (a
+       few minutes, its examples in parallel);
+    2. the quick tests: the builder's half is mostly these;
+    3. the tests that build tiny sites or run examples: the other worker
+       runs them meanwhile;
+    4. the other tests of the built site, which by then exists;
+    5. last, the comparison of the build with the reader's runs.
+
+    (With the site built last, one worker sat idle through most of the
+    build; with the tests in file order, the other worker ran out of quick
+    tests and waited for the build.)"""
+    def group(item):
+        names = getattr(item, "fixturenames", ())
+        if "build" in names:
+            return 4 if "standalone" in names else 3
+        return 2 if HEAVY & set(names) else 1
+
+    first = next((item for item in items if group(item) == 3), None)
+    items.sort(key=lambda item: 0 if item is first else group(item))
+
+
+# Fixtures that build a site or run examples: tests that use one take
+# seconds to minutes.
+HEAVY = {"tiny", "slow_project", "standalone", "reader"}
