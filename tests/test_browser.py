@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,9 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or \
     "/usr/bin/chromium"
+# A folder for full-page screenshots of the pages these tests open, to look
+# at (they take seconds each, so only when asked for).
+SCREENSHOTS = os.environ.get("SCREENSHOTS")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update",
          "--disable-sync"]
@@ -55,7 +59,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, server, tmp_path_factory):
+def page(browser, server):
     """A fresh page that records console errors and failed requests."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -68,10 +72,22 @@ def page(browser, server, tmp_path_factory):
     page.on("response", lambda r: r.status >= 400 and page.problems.append(
         f"{r.status}: {r.url}"))
     page.base = server
-    shots = tmp_path_factory.getbasetemp() / "screenshots"
-    shots.mkdir(exist_ok=True)
-    page.shot = lambda name: page.screenshot(path=shots / f"{name}.png",
-                                             full_page=True)
+
+    def shot(name):
+        if not SCREENSHOTS:
+            return
+        folder = Path(SCREENSHOTS)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            problem = None
+        except OSError as error:
+            problem = error.strerror
+        if problem:
+            pytest.fail(f"SCREENSHOTS={SCREENSHOTS!r} is not a folder "
+                        f"screenshots can go to: {problem}")
+        page.screenshot(path=folder / f"{name}.png", full_page=True)
+
+    page.shot = shot
     yield page
     context.close()
 
