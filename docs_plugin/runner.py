@@ -31,6 +31,7 @@ waits for the first.
 import ast
 import fcntl
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -174,14 +175,33 @@ def _module_file(module, search_paths):
 _PARSING = threading.Lock()
 
 
-def parse(path):
-    """The syntax tree of the Python file ``path``. One at a time: in
-    Python 3.11, ``ast.parse`` in two threads at once can fail with
-    "SystemError: AST constructor recursion depth mismatch" (CPython
-    gh-106905), and examples' keys are computed in the runner's threads."""
-    source = Path(path).read_text(encoding="utf-8")
+def parse(path, source=None):
+    """The syntax tree of the Python file ``path`` (or of its ``source``).
+    One at a time: in Python 3.11, ``ast.parse`` in two threads at once can
+    fail with "SystemError: AST constructor recursion depth mismatch"
+    (CPython gh-106905), and examples' keys are computed in the runner's
+    threads."""
+    if source is None:
+        source = Path(path).read_text(encoding="utf-8")
     with _PARSING:
         return ast.parse(source, str(path))
+
+
+# A build asks for the imports and the digest of the same few files
+# hundreds of times (every example's key, page and downloads); both depend
+# on the file's text only, so they are remembered by text.
+
+@functools.lru_cache(maxsize=512)
+def _imported_names(source, filename):
+    names = []
+    for node in ast.walk(parse(filename, source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            # `from a.b import c`: a, a.b, and a.b.c if c is a module
+            names.append(node.module)
+            names += [f"{node.module}.{a.name}" for a in node.names]
+    return tuple(names)
 
 
 def local_imports(path, search_paths):
@@ -195,15 +215,8 @@ def local_imports(path, search_paths):
     seen, todo = set(), [Path(path)]
     while todo:
         current = todo.pop()
-        tree = parse(current)
-        names = []
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                # `from a.b import c`: a, a.b, and a.b.c if c is a module
-                names.append(node.module)
-                names += [f"{node.module}.{a.name}" for a in node.names]
+        names = _imported_names(current.read_text(encoding="utf-8"),
+                                str(current))
         for name in names:
             parts = name.split(".")
             for i in range(1, len(parts) + 1):  # packages' __init__ too
@@ -229,7 +242,12 @@ def code_digest(path):
     >>> code_digest(p) == before
     False
     """
-    tree = parse(path)
+    return _code_digest(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+@functools.lru_cache(maxsize=512)
+def _code_digest(source, filename):
+    tree = parse(filename, source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(body, list) and body
