@@ -40,9 +40,9 @@ def compile_cache():
     Importing torch._dynamo (torch.optim does, when the first optimizer is
     made) sets that variable to a folder in $TMPDIR if it is unset, and
     keeps the path; $TMPDIR differs from kernel to kernel, and a warm
-    kernel imported torch._dynamo before it had one. No example compiles,
-    so nothing is written there; this is torch's own default for the
-    build's process."""
+    kernel imported torch._dynamo before it had one. That import makes the
+    folder; no example compiles, so nothing is written in it. This is
+    torch's own default for the build's process."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

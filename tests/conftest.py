@@ -312,6 +312,11 @@ def tiny(tmp_path):
     return build
 
 
+# Fixtures that build a site or run examples: tests that use one take
+# seconds to minutes.
+HEAVY = {"tiny", "slow_project", "standalone", "reader"}
+
+
 def pytest_collection_modifyitems(config, items):
     """The order that keeps both pytest-xdist workers busy. With
     ``--dist worksteal`` each worker starts with a contiguous half of this
@@ -336,8 +341,3 @@ def pytest_collection_modifyitems(config, items):
 
     first = next((item for item in items if group(item) == 3), None)
     items.sort(key=lambda item: 0 if item is first else group(item))
-
-
-# Fixtures that build a site or run examples: tests that use one take
-# seconds to minutes.
-HEAVY = {"tiny", "slow_project", "standalone", "reader"}
