@@ -1,8 +1,9 @@
 """How one example is executed: the recipe every cached result depends on.
 
 An example is a jupytext-percent script. Executing it means: read it as a
-notebook, drop the section markers, and run every cell in a fresh kernel
-whose environment and working folder are set here. This module is part of
+notebook, drop the section markers, make it self-contained (``standalone``:
+the notebook a reader downloads), and run every cell in a fresh kernel
+whose environment, working folder and import rules are set here. This module is part of
 every example's cache key (its code, not its comments), so a change to the
 recipe re-runs everything, and a change anywhere else in the build tool
 re-runs nothing.
@@ -100,9 +101,9 @@ def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
     return env
 
 
-# Run in the kernel before the first cell (it is not a cell: the notebook
-# and its numbering stay as the reader sees them). An audit hook notes every
-# file the example opens for writing outside the allowed folders.
+# Run in the kernel before the first cell (``exec_lines``). An audit hook
+# notes every file the example opens for writing outside the allowed
+# folders.
 _WATCH_WRITES = """
 import os, sys
 def _watch(allowed={allowed!r}, log={log!r}):
@@ -126,15 +127,66 @@ del _watch
 
 
 def watch_writes(allowed, log):
-    """Kernel arguments that make it note, in ``log``, every file it opens
-    for writing outside ``allowed`` folders (Python-level writes only)."""
+    """Code for ``exec_lines`` that makes the kernel note, in ``log``, every
+    file it opens for writing outside ``allowed`` folders (Python-level
+    writes only)."""
     home = Path.home()
     allowed = [str(p) for p in allowed] + [
         str(Path(log).parent), "/dev", str(home / ".cache"),
         str(home / ".config" / "matplotlib"), str(home / ".ipython"),
         str(home / ".local" / "share" / "jupyter")]
-    code = _WATCH_WRITES.format(allowed=allowed, log=str(log))
-    return ["--IPKernelApp.exec_lines=" + json.dumps([code])]
+    return _WATCH_WRITES.format(allowed=allowed, log=str(log))
+
+
+# Also run before the first cell. The build executes an example's
+# self-contained notebook (standalone.py), whose importer, inserted in front
+# of this finder, serves the helper modules it carries. Any other module of
+# the project found on disk would be one a reader's copy lacks: an error,
+# raised where the example imports it.
+_BUNDLE_ONLY = """
+import importlib.abc, os, sys
+class _BundleOnly(importlib.abc.MetaPathFinder):
+    def __init__(self, root, installed):
+        self.root = os.path.realpath(root) + os.sep
+        self.installed = tuple(os.path.realpath(p) + os.sep
+                               for p in installed)
+    def find_spec(self, name, path=None, target=None):
+        later = sys.meta_path[sys.meta_path.index(self) + 1:]
+        for finder in later:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None
+        origin = os.path.realpath(spec.origin) if spec.has_location else ""
+        if origin.startswith(self.root) and \\
+                not origin.startswith(self.installed):
+            raise ImportError(
+                f"{{name}} ({{os.path.relpath(origin, self.root)}}) is a "
+                "module of this project that the example's notebook does "
+                "not carry: a reader's copy could not import it. Import it "
+                "with an import statement the build can see (in the "
+                "example or a module it imports), not importlib.",
+                name=name)
+        return spec
+sys.meta_path.insert(0, _BundleOnly({root!r}, {installed!r}))
+del _BundleOnly
+"""
+
+
+def bundle_only(root):
+    """Code for ``exec_lines``: importing a module of the project at
+    ``root`` from disk fails, saying why (installed packages, even in a
+    virtual environment inside ``root``, are fine)."""
+    installed = sorted({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    return _BUNDLE_ONLY.format(root=str(root), installed=installed)
+
+
+def exec_lines(*codes):
+    """Kernel arguments that run ``codes`` before the first cell (not as
+    cells: the notebook and its numbering stay as the reader sees them)."""
+    return ["--IPKernelApp.exec_lines=" + json.dumps(list(codes))]
 
 
 def strip_ansi(text):

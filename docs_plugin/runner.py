@@ -19,8 +19,8 @@ example, with a message saying so.
 
 The cache key covers the example's bytes, the *code* (not comments or
 docstrings) of every local module it imports, followed transitively, the
-code of ``kernel.py`` and what it imports, the versions of the packages
-that shape the results, and the mode. The data files an example read are
+code of ``kernel.py`` and what it imports and of ``standalone.py``, the
+versions of the packages that shape the results, and the mode. The data files an example read are
 checked separately, by content. Change any of them and the example runs
 again; change nothing and it is free.
 
@@ -278,10 +278,12 @@ def _label(path, root):
 
 
 def recipe_files():
-    """``kernel.py`` and the local modules it imports: how an example
+    """``kernel.py`` and the local modules it imports, and
+    ``standalone.py``, which makes the notebook that runs: how an example
     runs, which every key covers."""
     recipe = Path(kernel.__file__)
-    return [recipe] + local_imports(recipe, [recipe.parent.parent])
+    return [recipe, recipe.with_name("standalone.py")] + local_imports(
+        recipe, [recipe.parent.parent])
 
 
 def cache_key(example, root, fast, versions=None, extra=None):
@@ -705,11 +707,15 @@ class Runner:
         from nbclient.exceptions import CellExecutionError
         import nbformat
 
+        from docs_plugin import standalone
+
         key = self.key(example)
         entry = self.cache.new_entry(example.name)
         work = entry / "work"
         reads_file = work / "reads.txt"
-        notebook = kernel.to_notebook(example.path)
+        # What a reader downloads, helpers inside; the page shows the
+        # example's own cells.
+        notebook, bundled = standalone.assemble(example, self.root)
         env = kernel.kernel_env(self.fast, threads, entry / "outputs",
                                 reads_file, work / "tmp", self.root,
                                 self.data_dir)
@@ -717,8 +723,10 @@ class Runner:
         data_dir = self.data_dir or self.root / "data"
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
-            kernel.watch_writes([entry / "outputs", work / "tmp", data_dir],
-                                writes), self._server)
+            kernel.exec_lines(
+                kernel.watch_writes([entry / "outputs", work / "tmp",
+                                     data_dir], writes),
+                kernel.bundle_only(self.root)), self._server)
         self._running[example.name] = execution
         self.log(f"running {example.path.name}")
         start = time.perf_counter()
@@ -733,14 +741,14 @@ class Runner:
             shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
                 f"example {example.path} failed:\n"
-                f"{kernel.strip_ansi(str(error))}", example, notebook
-            ) from None
+                f"{kernel.strip_ansi(str(error))}", example,
+                standalone.own_cells(notebook, bundled)) from None
         except Exception as error:  # timeout, dead kernel, ...
             shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
                 f"example {example.path} could not run: "
                 f"{type(error).__name__}: {kernel.strip_ansi(str(error))}",
-                example, notebook) from None
+                example, standalone.own_cells(notebook, bundled)) from None
         finally:
             self._running.pop(example.name, None)
         seconds = time.perf_counter() - start
@@ -759,5 +767,6 @@ class Runner:
             reads = set(reads_file.read_text(encoding="utf-8").split("\n"))
             reads.discard("")
         shutil.rmtree(work, ignore_errors=True)
-        nbformat.write(notebook, entry / "gallery" / f"{example.name}.ipynb")
+        nbformat.write(standalone.own_cells(notebook, bundled),
+                       entry / "gallery" / f"{example.name}.ipynb")
         return self.cache.commit(example, key, entry, seconds, reads)

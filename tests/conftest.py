@@ -1,9 +1,10 @@
 """Fixtures shared by the tests: the project's paths, one fast build of the
-real site, and each example run once on its own.
+real site (which runs every example once, as the notebook a reader
+downloads), a Python in which this project is not importable, and tiny
+projects.
 
 Nothing here writes into the checkout's own ``.cache/`` or ``_output/``:
-the build caches into a temporary folder (``DOCS_CACHE_DIR``) and every
-standalone run writes into one (``DOCS_OUTPUT_DIR``).
+the build caches into a temporary folder (``DOCS_CACHE_DIR``).
 """
 
 import json
@@ -83,6 +84,10 @@ class Build:
         record = json.loads((records / f"{name}.json").read_text())
         return self.cache / "fast" / "entries" / record["entry"] / "outputs"
 
+    def gallery_notebook(self, name):
+        """The notebook the gallery page of example ``name`` shows."""
+        return self.outputs(name).parent / "gallery" / f"{name}.ipynb"
+
     def values(self, name):
         return json.loads((self.outputs(name) / "values.json").read_text())
 
@@ -140,65 +145,17 @@ def site(build):
 def reader_python(folder):
     """A Python in which this project is not importable: the venv's
     interpreter without its site initialisation (no editable install),
-    with only its installed packages on the path. Returns the command, the
-    environment, and a Jupyter folder with a kernel of that Python."""
+    with only its installed packages on the path. Returns the command and
+    the environment."""
     import site as site_module
-
-    from docs_plugin.kernel import compile_cache
 
     packages = site_module.getsitepackages()[0]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "HOME": os.environ.get("HOME", str(folder)),
            "PYTHONPATH": packages, "PYTHONDONTWRITEBYTECODE": "1",
            "DOCS_FAST": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "MPLBACKEND": "Agg",
-           # what the preloaded torch._dynamo sets (see kernel.compile_cache)
-           "TORCHINDUCTOR_CACHE_DIR": compile_cache()}
-    kernels = folder / "jupyter" / "kernels" / "reader"
-    kernels.mkdir(parents=True, exist_ok=True)
-    (kernels / "kernel.json").write_text(json.dumps({
-        "argv": [PYTHON, "-S", "-m", "ipykernel_launcher", "-f",
-                 "{connection_file}"],
-        "env": {"PYTHONPATH": packages}, "display_name": "reader",
-        "language": "python"}))
-    return [PYTHON, "-S"], env, folder / "jupyter"
-
-
-def reader_kernel_env(env):
-    """The environment the reader's kernel gets from ``run_notebook``:
-    ``env`` (its PYTHONPATH comes back through the kernel's spec) and what
-    jupyter_client adds."""
-    return {**env, "JPY_PARENT_PID": str(os.getpid())}
-
-
-def run_notebook(path, env, jupyter_dir, timeout=600, server=None):
-    """Execute the notebook at ``path`` in its own folder with the reader's
-    kernel (forked warm from ``server`` if given, see
-    docs_plugin/forkserver.py); raises on the first failing cell."""
-    import nbformat
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_core.utils import run_sync
-    from nbclient import NotebookClient
-
-    from docs_plugin.kernel import manager_class
-
-    notebook = nbformat.read(path, as_version=4)
-    specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
-    manager = manager_class(server)(kernel_name="reader",
-                                    kernel_spec_manager=specs)
-    kernel_env = {k: v for k, v in env.items()
-                  if k not in ("PYTHONPATH",)}
-    try:
-        NotebookClient(notebook, km=manager, timeout=timeout,
-                       kernel_name="reader",
-                       resources={"metadata": {"path": str(path.parent)}}
-                       ).execute(env={**kernel_env, "PATH": env["PATH"]})
-    finally:
-        # nbclient leaves a kernel it did not start (km=) running.
-        if manager.has_kernel:
-            run_sync(manager.shutdown_kernel)(now=True)
-    nbformat.write(notebook, path)
-    return notebook
+           "MPLBACKEND": "Agg"}
+    return [PYTHON, "-S"], env
 
 
 def site_preload():
@@ -211,53 +168,9 @@ def site_preload():
 
 @pytest.fixture(scope="session")
 def reader(shared):
-    return reader_python(shared / "reader")
-
-
-@pytest.fixture(scope="session")
-def reader_kernels(reader):
-    """Warm reader kernels (one server per pytest worker): forked from a
-    process of the reader's Python that imported the site's ``preload``
-    modules once, with the environment a fresh reader kernel gets, which the
-    server checks. (Fresh processes run the downloadable scripts in
-    test_downloads.py, compared byte for byte with the build's.)"""
-    from docs_plugin import forkserver
-
-    command, env, _ = reader
-    server = forkserver.Server(
-        reader_kernel_env(dict(env, DOCS_DATA_DIR=str(ROOT / "data"))),
-        preload=site_preload(), python=command)
-    with server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def standalone(shared, reader, reader_kernels):
-    """``standalone(name)``: the folder example ``name`` wrote when its
-    notebook, as the site offers it for download, ran alone in an empty
-    folder with a Python in which this project is not importable. Each
-    example runs at most once per test run."""
-    from docs_plugin import downloads
-    from docs_plugin.runner import Example
-
-    _, env, jupyter_dir = reader
-
-    def get(name):
-        def make(folder):
-            example = Example(EXAMPLES / f"{name}.py")
-            notebook = folder / f"{name}.ipynb"
-            notebook.write_text(downloads.notebook_text(example, ROOT))
-            run_env = dict(env, DOCS_DATA_DIR=str(ROOT / "data"))
-            run_notebook(notebook, run_env, jupyter_dir,
-                         server=reader_kernels)
-            # A kernel the server refused started afresh: correct, but
-            # slow, and a sign that the two environments drifted apart.
-            assert reader_kernels.notes() == "", reader_kernels.notes()
-
-        folder = once(shared / "standalone" / name, make)
-        return folder / "_output" / name
-
-    return get
+    folder = shared / "reader"
+    folder.mkdir(exist_ok=True)
+    return reader_python(folder)
 
 
 TINY_EXAMPLE = """\
@@ -314,7 +227,7 @@ def tiny(tmp_path):
 
 # Fixtures that build a site or run examples: tests that use one take
 # seconds to minutes.
-HEAVY = {"tiny", "slow_project", "standalone", "reader"}
+HEAVY = {"tiny", "slow_project", "reader"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -327,8 +240,7 @@ def pytest_collection_modifyitems(config, items):
     2. the quick tests: the builder's half is mostly these;
     3. the tests that build tiny sites or run examples: the other worker
        runs them meanwhile;
-    4. the other tests of the built site, which by then exists;
-    5. last, the comparison of the build with the reader's runs.
+    4. the other tests of the built site, which by then exists.
 
     (With the site built last, one worker sat idle through most of the
     build; with the tests in file order, the other worker ran out of quick
@@ -336,7 +248,7 @@ def pytest_collection_modifyitems(config, items):
     def group(item):
         names = getattr(item, "fixturenames", ())
         if "build" in names:
-            return 4 if "standalone" in names else 3
+            return 3
         return 2 if HEAVY & set(names) else 1
 
     first = next((item for item in items if group(item) == 3), None)

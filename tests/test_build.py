@@ -122,6 +122,25 @@ def test_failing_example_fails_the_build(tiny):
     assert not (site / "index.html").exists()
 
 
+def test_a_module_the_notebook_does_not_carry_fails_the_build(tiny):
+    """The build runs the notebook a reader downloads: a helper imported
+    with an import statement is carried in it; one that only importlib
+    finds is not, and the project's copy on disk may not stand in."""
+    (tiny.root / "helpers").mkdir()
+    (tiny.root / "helpers/__init__.py").write_text("")
+    (tiny.root / "helpers/carried.py").write_text("VALUE = 1\n")
+    (tiny.root / "hidden.py").write_text("VALUE = 2\n")
+    result, site = tiny(extra="from helpers.carried import VALUE\n"
+                              "assert VALUE == 1\n"
+                              "import importlib\n"
+                              "importlib.import_module('hidden')")
+    assert result.returncode != 0
+    assert "ImportError: hidden (hidden.py) is a module of this project " \
+        "that the example's notebook does not carry" in result.stderr
+    assert "importlib.import_module('hidden')" in result.stderr
+    assert not (site / "index.html").exists()
+
+
 def test_missing_include_fails_the_build(tiny):
     page = '# Home\n\n```python\n--8<-- "examples/tiny.py:nope"\n```\n'
     result, _ = tiny(page=page)

@@ -112,11 +112,13 @@ def test_real_examples_follow_the_real_helpers(tmp_path):
 
 
 def test_keys_cover_how_examples_run_not_how_they_are_scheduled():
-    """The recipe (kernel.py and what it imports) is in every key; the
-    scheduling, caching and page code of the build tool is not."""
+    """The recipe (kernel.py and what it imports, and standalone.py, which
+    makes the notebook that runs) is in every key; the scheduling, caching
+    and page code of the build tool is not."""
     files = {p.name for p in recipe_files()}
-    assert {"kernel.py", "syntax.py"} <= files
-    assert not files & {"runner.py", "plugin.py", "settings.py"}
+    assert {"kernel.py", "syntax.py", "standalone.py"} <= files
+    assert not files & {"runner.py", "plugin.py", "settings.py",
+                        "downloads.py"}
 
 
 def test_runner_reuses_and_invalidates(tree):

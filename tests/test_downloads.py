@@ -3,9 +3,12 @@ it lands (an empty folder, a Python in which this project is not
 importable), and so does an example out of the zip of all examples. The
 gallery is organized by topic, and its pages are light.
 
-Each example's notebook runs once, in tests/test_examples.py (the
-``standalone`` fixture); here the site is checked to serve exactly those
-notebooks, and the scripts to hold exactly the same code."""
+The build runs each example as the notebook a reader downloads
+(docs_plugin/standalone.py), in a kernel that may not import this
+project's modules from disk (test_build.py checks that it fails when one
+would); here the site is checked to serve exactly those notebooks, the
+pages to show their cells, the scripts to hold the same code, and a few
+scripts to write the build's bytes when run as a reader would."""
 
 import json
 import re
@@ -18,7 +21,7 @@ import nbformat
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from docs_plugin import downloads
+from docs_plugin import downloads, standalone
 from docs_plugin.runner import discover
 from snippets.support.report import is_timing
 
@@ -34,7 +37,7 @@ def same_outputs(ours, theirs):
 
 
 def test_the_reader_python_cannot_import_this_project(reader, tmp_path):
-    command, env, _ = reader
+    command, env = reader
     result = subprocess.run(
         command + ["-c", "import torch, torchvision, matplotlib\n"
                    "import snippets"], cwd=tmp_path, env=env,
@@ -42,12 +45,52 @@ def test_the_reader_python_cannot_import_this_project(reader, tmp_path):
     assert "No module named 'snippets'" in result.stderr
 
 
-def test_the_site_serves_the_notebooks_the_tests_run(build):
+def test_the_site_serves_the_notebooks_the_build_ran(build):
+    """The downloads are the self-contained notebooks (the helpers inside),
+    and each gallery page shows that notebook's own cells, as run."""
     for example in EXAMPLES_FOUND:
         served = build.site / "downloads" / f"{example.name}.ipynb"
         assert served.read_text() == downloads.notebook_text(example, ROOT)
         script = build.site / "downloads" / f"{example.name}.py"
         assert script.read_text() == downloads.script_text(example, ROOT)
+        notebook = nbformat.read(served, as_version=4)
+        _, bundled = standalone.assemble(example, ROOT)
+        ran = nbformat.read(build.gallery_notebook(example.name), 4)
+        assert [c.source for c in ran.cells] == [
+            c.source for c in notebook.cells[:1] + notebook.cells[bundled:]]
+        counts = [c.execution_count for c in ran.cells
+                  if c.cell_type == "code"]
+        assert counts == list(range(1, len(counts) + 1)), example.name
+        added = "".join(c.source for c in notebook.cells[1:bundled])
+        for module, rel, _ in standalone.helpers(example, ROOT):
+            assert f"bundled.add({module!r}, {rel!r}" in added
+
+
+def test_a_pages_notebook_has_one_output_per_stream():
+    """The kernel sends a cell's prints in chunks that depend on timing;
+    the page shows them as one output, so two builds are the same."""
+    cells = [nbformat.v4.new_markdown_cell("# Title"),
+             nbformat.v4.new_code_cell("helper", execution_count=1),
+             nbformat.v4.new_code_cell("print(1); print(2)",
+                                       execution_count=2),
+             nbformat.v4.new_code_cell("pass", execution_count=3)]
+    cells[2].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("stream", name="stdout", text=["2\n"]),
+        nbformat.v4.new_output("stream", name="stderr", text="warn\n"),
+        nbformat.v4.new_output("execute_result", {"text/plain": "3"},
+                               execution_count=2)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    own = standalone.own_cells(notebook, bundled=2)
+    assert [c.source for c in own.cells] == ["# Title", "print(1); print(2)",
+                                             "pass"]
+    assert [c.execution_count for c in own.cells[1:]] == [1, 2]
+    outputs = own.cells[1].outputs
+    assert [(o.output_type, o.get("name")) for o in outputs] == [
+        ("stream", "stdout"), ("stream", "stderr"), ("execute_result", None)]
+    assert outputs[0].text == "1\n2\n"
+    assert outputs[2].execution_count == 1
+    assert len(notebook.cells[2].outputs) == 4  # the original is unchanged
 
 
 def test_each_script_holds_its_notebooks_cells(build):
@@ -69,7 +112,7 @@ def test_each_script_holds_its_notebooks_cells(build):
                                   "norm_equivalences", "mlp_batchnorm",
                                   "practice_data_parallel"])
 def test_a_script_runs_where_it_lands(name, build, reader, tmp_path):
-    command, env, _ = reader
+    command, env = reader
     shutil.copy(build.site / f"downloads/{name}.py", tmp_path)
     result = subprocess.run(command + [f"{name}.py"], cwd=tmp_path,
                             env=env, capture_output=True, text=True,
@@ -89,7 +132,7 @@ def test_an_example_out_of_the_zip_runs(build, reader, tmp_path):
     """Unzipped anywhere, an example runs from the folder, finds the
     helpers beside it, and gets Fashion-MNIST the reader's way (here:
     Debian's files, copied into data/)."""
-    command, env, _ = reader
+    command, env = reader
     with zipfile.ZipFile(build.site / "downloads/bn-examples.zip") as z:
         names = z.namelist()
         z.extractall(tmp_path)

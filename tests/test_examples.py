@@ -1,6 +1,6 @@
-"""Every example runs standalone in fast mode, once, and writes what pages
-need; the build's outputs are the same bytes. `pytest -k <example>` runs
-that one example only."""
+"""Every example, as the build ran it in fast mode (the notebook a reader
+downloads, see docs_plugin/standalone.py), wrote what the pages need.
+`pytest -k <example>` checks that example only (the site is built)."""
 
 import json
 import re
@@ -11,7 +11,6 @@ import pytest
 
 from conftest import EXAMPLES, PYTHON, ROOT, fast_env, referenced_outputs
 from docs_plugin.runner import discover
-from snippets.support.report import is_timing
 
 EXAMPLE_NAMES = [e.name for e in discover(EXAMPLES)]
 
@@ -21,10 +20,10 @@ def test_examples_exist():
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
-def test_example(name, standalone):
-    """Runs on its own and writes every output the pages use: parseable
-    figures with something drawn, well-formed tables, every value."""
-    folder = standalone(name)
+def test_example(name, build):
+    """Wrote every output the pages use: parseable figures with something
+    drawn, well-formed tables, every value."""
+    folder = build.outputs(name)
     refs = referenced_outputs().get(name, {"files": set(), "values": set()})
     assert any(folder.iterdir()), f"{name} wrote nothing"
     for rel in refs["files"]:
@@ -45,26 +44,9 @@ def test_example(name, standalone):
         assert not missing, f"pages use values {name} never writes: {missing}"
 
 
-def test_build_writes_what_standalone_runs_write(build, standalone):
-    """Two independent runs of every example (the build's, in a notebook
-    kernel, and a standalone one) write byte-identical figures, tables
-    and values: the examples are deterministic, and the build runs them
-    as a reader would."""
-    differ = []
-    for name in EXAMPLE_NAMES:
-        ours, theirs = standalone(name), build.outputs(name)
-        files = sorted(p.name for p in ours.iterdir())
-        if files != sorted(p.name for p in theirs.iterdir()):
-            differ.append(f"{name}: different files")
-            continue
-        differ += [f"{name}/{f}" for f in files if not is_timing(f)
-                   and (ours / f).read_bytes() != (theirs / f).read_bytes()]
-    assert differ == []
-
-
-def test_mlp_learns_in_fast_mode(standalone):
+def test_mlp_learns_in_fast_mode(build):
     """Both MLPs beat chance (10%) even after the fast run's few steps."""
-    folder = standalone("mlp_batchnorm")
+    folder = build.outputs("mlp_batchnorm")
     values = json.loads((folder / "values.json").read_text())
     for key in ("accuracy_bn", "accuracy_plain"):
         assert float(values[key].rstrip("%")) > 20, values
@@ -90,10 +72,10 @@ def test_bad_setting_stops_an_example_in_one_line(variable, value, tmp_path):
     assert lines[0].startswith(f"error: {variable}={value!r} is not valid")
 
 
-def test_cost_table_is_sane(standalone):
+def test_cost_table_is_sane(build):
     """The timing table has every implementation and positive times, and
     the fused nn.BatchNorm2d is the baseline (1.0x)."""
-    table = (standalone("bn_cost") / "timing_cost.md").read_text()
+    table = (build.outputs("bn_cost") / "timing_cost.md").read_text()
     table = table.replace("\\_", "_")  # cells are Markdown-escaped
     rows = [line.strip("| ").split(" | ") for line in table.splitlines()[2:]]
     assert [r[0] for r in rows] == ["nn.BatchNorm2d",
@@ -103,8 +85,8 @@ def test_cost_table_is_sane(standalone):
     assert all(float(r[1]) > 0 and float(r[2].rstrip("x")) > 0 for r in rows)
 
 
-def test_fold_timing_table_is_sane(standalone):
-    table = (standalone("inference_fold") / "timing_fold.md").read_text()
+def test_fold_timing_table_is_sane(build):
+    table = (build.outputs("inference_fold") / "timing_fold.md").read_text()
     rows = [line.strip("| ").split(" | ") for line in table.splitlines()[2:]]
     assert [r[0] for r in rows] == ["1", "16", "256"]
     for _, median, spread in rows:

@@ -1,8 +1,9 @@
 """Warm kernels (docs_plugin/forkserver.py): a kernel forked from the
 build's server starts as a fresh one would, dies with the process
 jupyter_client started, and falls back to a fresh start when it cannot be
-the same. (That every example writes the same bytes either way is
-test_examples.test_build_writes_what_standalone_runs_write.)"""
+the same. (That examples write the same bytes either way is
+test_downloads.test_a_script_runs_where_it_lands: fresh processes against
+the build's warm kernels.)"""
 
 import json
 import os

@@ -7,7 +7,6 @@ asserted inside real gloo processes."""
 import copy
 import itertools
 import os
-import socket
 import time
 import warnings
 
