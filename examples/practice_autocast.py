@@ -15,9 +15,9 @@ from snippets.support import data
 from snippets.support.report import Report
 
 report = Report("practice_autocast")
+torch.manual_seed(0)  # the layers' initial weights below
 images, _ = data.load("fashion_mnist", train=False)
 x = images[:64]
-torch.manual_seed(0)
 
 # %%
 # --8<-- [start:autocast]

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from conftest import ROOT
+
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
@@ -84,6 +86,18 @@ def test_gallery_page_shows_code_and_output(site):
     assert 'src="../../generated/mlp_batchnorm/notebook-1.png"' in html
     assert (site / "generated/mlp_batchnorm/notebook-1.png").is_file()
     assert 'href="../../downloads/mlp_batchnorm.ipynb"' in html
+
+
+def test_gallery_pages_show_nothing_of_the_build_machine(build):
+    """No cell output shows a path of the build (a cache folder, the
+    checkout) or an object's address: it would differ from build to build
+    and mean nothing to a reader."""
+    leaks = re.compile("|".join([re.escape(str(build.cache)),
+                                 re.escape(str(ROOT)), "PosixPath\\(",
+                                 " at 0x[0-9a-f]+"]))
+    for page in sorted((build.site / "gallery").glob("*/index.html")):
+        found = leaks.search(page.read_text())
+        assert found is None, f"{page.parent.name}: {found.group()}"
 
 
 def test_timings_page_lists_every_example(site):

@@ -128,11 +128,13 @@ class Report:
 
     def table(self, name, header, rows):
         """Write a Markdown table ``<name>.md`` that a page can include.
+        (Returns nothing: as a cell's last line, a path would show on the
+        gallery page.)
 
         >>> import tempfile
         >>> report = Report("demo", tempfile.mkdtemp())
-        >>> path = report.table("t", ["model", "loss"], [["BN", "0.50"]])
-        >>> print(path.read_text(), end="")
+        >>> report.table("t", ["model", "loss"], [["BN", "0.50"]])
+        >>> print(report.path("t.md").read_text(), end="")
         | model | loss |
         | --- | --- |
         | BN | 0.50 |
@@ -144,9 +146,8 @@ class Report:
                 raise ValueError(f"row {row!r} does not match {header!r}")
             lines.append("| " + " | ".join(escape(cell) for cell in row)
                          + " |")
-        path = self.path(f"{name}.md")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        self.path(f"{name}.md").write_text("\n".join(lines) + "\n",
+                                           encoding="utf-8")
 
     def values(self, **values):
         """Record numbers for the prose; floats are written with 4 digits.
