@@ -376,6 +376,9 @@ def test_convert_sync_batchnorm_mirrors_torch():
             nn.BatchNorm3d(C, bias=False), nn.InstanceNorm2d(C)).eval()
 
     original, other = model(), model()
+    # A quantization config set on a layer survives the conversion.
+    for m in (original, other):
+        m[1].qconfig = m[2][1].qconfig = "a qconfig"
     ours = SyncBatchNorm.convert_sync_batchnorm(original)
     theirs = nn.SyncBatchNorm.convert_sync_batchnorm(other)
     kinds = [(n, type(m).__name__) for n, m in ours.named_modules()]
@@ -392,6 +395,9 @@ def test_convert_sync_batchnorm_mirrors_torch():
     assert theirs[1].momentum is None and not theirs[1].training
     assert ours[2][1].weight is None and ours[3].bias is None
     assert isinstance(ours[4], nn.InstanceNorm2d)  # not a BatchNorm
+    for layers in (ours, theirs):
+        assert layers[1].qconfig == layers[2][1].qconfig == "a qconfig"
+        assert not hasattr(layers[3], "qconfig")
 
 
 # --- what PyTorch does, in real processes -----------------------------------
