@@ -73,6 +73,18 @@ KATEX_FILES = ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js"]
 THUMBNAIL, THUMBNAIL_WIDTH = "thumbnail.png", 480
 
 
+def shows_as_text(value):
+    """Whether a page can show ``value`` (a string from values.json) as it
+    is: no character Markdown or HTML would act on, and not empty, NaN,
+    None or infinite.
+
+    >>> [shows_as_text(v) for v in ["0.25", "12%", "x*y", "a|b", "nan", ""]]
+    [True, True, False, False, False, False]
+    """
+    return not (ACTIVE & set(value) or value.strip() in (
+        "", "nan", "NaN", "None", "inf", "-inf"))
+
+
 def thumbnail(png):
     """A small copy of a figure's PNG: at most THUMBNAIL_WIDTH wide, on
     white (as the figures are shown), in 64 colours (a plot has few; the
@@ -792,8 +804,7 @@ class ExamplesPlugin(BasePlugin[ExamplesConfig]):
                     f"{where}:{placeholder.line}: no value "
                     f"{placeholder.example}.{placeholder.key} (values of "
                     f"{placeholder.example}: {known})") from None
-            if ACTIVE & set(value) or value.strip() in (
-                    "", "nan", "NaN", "None", "inf", "-inf"):
+            if not shows_as_text(value):
                 raise PluginError(
                     f"{where}:{placeholder.line}: value "
                     f"{placeholder.example}.{placeholder.key} is "

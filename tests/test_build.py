@@ -7,6 +7,8 @@ import re
 import pytest
 
 from conftest import ROOT
+from docs_plugin import syntax
+from docs_plugin.plugin import shows_as_text
 
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
@@ -286,19 +288,34 @@ def test_a_claim_no_page_states_fails_the_build(tiny):
 @pytest.mark.parametrize("placeholder", [
     "{{ tiny.answer }", "{ tiny.answer }}", "{{tiny. answer}}",
     "{{ claim tiny }}"])
-def test_a_malformed_placeholder_fails_the_build(tiny, placeholder):
-    result, _ = tiny(page=f"# Home\n\nThe answer is {placeholder}.\n")
+def test_a_malformed_placeholder_is_refused(placeholder):
+    with pytest.raises(syntax.SyntaxProblem) as error:
+        syntax.placeholders(f"# Home\n\nThe answer is {placeholder}.\n",
+                            "index.md")
+    assert str(error.value).startswith("index.md:3: malformed placeholder")
+
+
+def test_a_malformed_placeholder_fails_the_build(tiny):
+    """(Each malformed form: the test above.)"""
+    result, _ = tiny(page="# Home\n\nThe answer is {{tiny. answer}}.\n")
     assert result.returncode != 0
     assert "index.md:3: malformed placeholder" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("value", ["x*y", "a|b", "<b>", "`x`"])
-def test_a_value_markdown_would_misread_fails_the_build(tiny, value):
+@pytest.mark.parametrize("value", ["x*y", "a|b", "<b>", "`x`", "[1]",
+                                   "nan", "None", "-inf", " "])
+def test_a_value_markdown_would_misread_is_refused(value):
+    assert not shows_as_text(value)
+
+
+def test_a_value_markdown_would_misread_fails_the_build(tiny):
+    """(Each value refused: the test above.)"""
     result, _ = tiny(page="# Home\n\n{{ tiny.odd }}\n",
-                     extra=f"report.values(odd={value!r})")
+                     extra="report.values(odd='x*y')")
     assert result.returncode != 0
-    assert "value tiny.odd" in result.stderr
+    assert "value tiny.odd is 'x*y', which a page cannot show as text" in \
+        result.stderr
 
 
 def test_table_cells_stay_text(tiny):
