@@ -12,9 +12,10 @@
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.experiments.ics import sigmoid_inputs, sigmoid_mlp
+from snippets.experiments.ics import (first_step_reaching, sigmoid_inputs,
+                                      sigmoid_mlp)
 from snippets.support import data
-from snippets.support.compare import Comparison
+from snippets.support.compare import Comparison, mean
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 
@@ -144,23 +145,15 @@ report.figure(fig, "shift")
 # comparison puts the seeds of one network against the seeds of the other.
 
 # %%
-def first_step_reaching(record, level):
-    """The first measured step at ``level`` accuracy (or one past the end)."""
-    return next((s for s, a in zip(record["step"], record["accuracy"])
-                 if a >= level), STEPS + EVERY)
-
-
-def mean(values):
-    return sum(values) / len(values)
-
-
 def per_seed(norm, metric):
     return [metric(history[norm, seed]) for seed in SEEDS]
 
 
 final = {n: per_seed(n, lambda r: mean(r["accuracy"][-5:])) for n in labels}
 target = 0.95 * mean(final["none"])
-reach = {n: per_seed(n, lambda r: first_step_reaching(r, target))
+# One past the last step: never reached.
+reach = {n: per_seed(n, lambda r: first_step_reaching(r, target,
+                                                     STEPS + EVERY))
          for n in labels}
 layer_shift = {(n, layer): per_seed(n, lambda r: mean(shift(r, layer)))
                for n in labels for layer in range(3)}

@@ -14,9 +14,10 @@
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.experiments.ics import sigmoid_inputs, sigmoid_mlp
+from snippets.experiments.ics import (first_step_reaching, sigmoid_inputs,
+                                      sigmoid_mlp)
 from snippets.support import data
-from snippets.support.compare import Comparison
+from snippets.support.compare import Comparison, mean
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 
@@ -93,16 +94,6 @@ report.figure(fig, "noisy")
 # comparison puts the seeds of one network against those of another.
 
 # %%
-def first_step_reaching(record, level):
-    """The first measured step at ``level`` accuracy (or one past the end)."""
-    return next((s for s, a in zip(record["step"], record["accuracy"])
-                 if a >= level), STEPS + EVERY)
-
-
-def mean(values):
-    return sum(values) / len(values)
-
-
 def per_seed(norm, metric):
     return [metric(history[norm, seed]) for seed in SEEDS]
 
@@ -110,7 +101,9 @@ def per_seed(norm, metric):
 final = {n: per_seed(n, lambda r: mean(r["accuracy"][-5:])) for n in labels}
 shifts = {n: per_seed(n, lambda r: mean(shift(r))) for n in labels}
 target = 0.95 * mean(final["none"])
-reach = {n: per_seed(n, lambda r: first_step_reaching(r, target))
+# One past the last step: never reached.
+reach = {n: per_seed(n, lambda r: first_step_reaching(r, target,
+                                                     STEPS + EVERY))
          for n in labels}
 faster = Comparison(reach["noisy"], reach["none"], higher_is_better=False)
 as_fast = Comparison(reach["noisy"], reach["bn"], higher_is_better=False)

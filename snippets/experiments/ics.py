@@ -97,3 +97,18 @@ def sigmoid_inputs(model, x, training=True):
             value.copy_(saved[name])
     return seen
 # --8<-- [end:watch]
+
+
+def first_step_reaching(record, level, never):
+    """The first measured step (``record["step"]``) at which the test
+    accuracy (``record["accuracy"]``, the same length) reached ``level``;
+    ``never`` if it did not.
+
+    >>> record = {"step": [10, 20, 30], "accuracy": [0.2, 0.6, 0.9]}
+    >>> first_step_reaching(record, 0.5, never=40)
+    20
+    >>> first_step_reaching(record, 0.95, never=40)
+    40
+    """
+    return next((s for s, a in zip(record["step"], record["accuracy"])
+                 if a >= level), never)

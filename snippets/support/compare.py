@@ -27,6 +27,15 @@ BETTER, WORSE, NOISE, ONE_SEED = ("better", "worse",
                                   "within seed-to-seed noise", "one seed")
 
 
+def mean(values):
+    """The plain mean of a sequence of numbers.
+
+    >>> mean([1, 2, 6])
+    3.0
+    """
+    return sum(values) / len(values)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """``values`` of a variant against ``reference`` values, one per seed
@@ -58,11 +67,11 @@ class Comparison:
 
     @property
     def mean(self):
-        return sum(self.values) / len(self.values)
+        return mean(self.values)
 
     @property
     def reference_mean(self):
-        return sum(self.reference) / len(self.reference)
+        return mean(self.reference)
 
     @property
     def effect(self):
