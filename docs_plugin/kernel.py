@@ -3,10 +3,10 @@
 An example is a jupytext-percent script. Executing it means: read it as a
 notebook, drop the section markers, make it self-contained (``standalone``:
 the notebook a reader downloads), and run every cell in a fresh kernel
-whose environment, working folder and import rules are set here. This module is part of
-every example's cache key (its code, not its comments), so a change to the
-recipe re-runs everything, and a change anywhere else in the build tool
-re-runs nothing.
+whose environment, working folder and import rules are set here. This
+module is part of every example's cache key (its code, not its comments),
+so a change to the recipe re-runs everything, and a change anywhere else in
+the build tool re-runs nothing.
 """
 
 import getpass

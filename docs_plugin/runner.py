@@ -20,9 +20,9 @@ example, with a message saying so.
 The cache key covers the example's bytes, the *code* (not comments or
 docstrings) of every local module it imports, followed transitively, the
 code of ``kernel.py`` and what it imports and of ``standalone.py``, the
-versions of the packages that shape the results, and the mode. The data files an example read are
-checked separately, by content. Change any of them and the example runs
-again; change nothing and it is free.
+versions of the packages that shape the results, and the mode. The data
+files an example read are checked separately, by content. Change any of
+them and the example runs again; change nothing and it is free.
 
 One build at a time uses a cache folder (a lock file); a second build
 waits for the first.
