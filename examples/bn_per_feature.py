@@ -8,8 +8,8 @@
 
 # %%
 import matplotlib.pyplot as plt
-from matplotlib.patches import Rectangle
 import torch
+from matplotlib.patches import Rectangle
 from torch import nn
 
 from snippets.support.report import Report

@@ -9,10 +9,9 @@
 # over the two samples.
 
 # %%
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
-
-import matplotlib.pyplot as plt
 
 from snippets.support.report import Report
 

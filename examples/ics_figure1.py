@@ -12,8 +12,11 @@
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.experiments.ics import (first_step_reaching, sigmoid_inputs,
-                                      sigmoid_mlp)
+from snippets.experiments.ics import (
+    first_step_reaching,
+    sigmoid_inputs,
+    sigmoid_mlp,
+)
 from snippets.support import data
 from snippets.support.compare import Comparison, mean
 from snippets.support.report import FAST, Report
@@ -155,7 +158,8 @@ target = 0.95 * mean(final["none"])
 reach = {n: per_seed(n, lambda r: first_step_reaching(r, target,
                                                      STEPS + EVERY))
          for n in labels}
-layer_shift = {(n, layer): per_seed(n, lambda r: mean(shift(r, layer)))
+layer_shift = {(n, layer): per_seed(n, lambda r, layer=layer:
+                                    mean(shift(r, layer)))
                for n in labels for layer in range(3)}
 all_shift = {n: [mean(v) for v in zip(*(layer_shift[n, layer]
                                        for layer in range(3)))]

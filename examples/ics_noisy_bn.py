@@ -14,8 +14,11 @@
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.experiments.ics import (first_step_reaching, sigmoid_inputs,
-                                      sigmoid_mlp)
+from snippets.experiments.ics import (
+    first_step_reaching,
+    sigmoid_inputs,
+    sigmoid_mlp,
+)
 from snippets.support import data
 from snippets.support.compare import Comparison, mean
 from snippets.support.report import FAST, Report

@@ -14,8 +14,8 @@ import statistics
 import matplotlib.pyplot as plt
 import torch
 
-from snippets.support import data
 from snippets.experiments.models import mlp
+from snippets.support import data
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 

@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from snippets.support import data
-from snippets.layers.inference import fold_conv_bn, fold_model
 from snippets.experiments.models import small_cnn
+from snippets.layers.inference import fold_conv_bn, fold_model
+from snippets.support import data
 from snippets.support.report import FAST, Report
 from snippets.support.training import train
 

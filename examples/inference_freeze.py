@@ -14,9 +14,9 @@ import copy
 import torch
 from torch import nn
 
-from snippets.support import data
-from snippets.layers.inference import freeze_batchnorm_statistics
 from snippets.experiments.models import mlp
+from snippets.layers.inference import freeze_batchnorm_statistics
+from snippets.support import data
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.support import data
 from snippets.experiments.models import mlp
+from snippets.support import data
 from snippets.support.report import FAST, Report
 from snippets.support.training import train
 

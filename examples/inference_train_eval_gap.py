@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch.optim.swa_utils import update_bn
 
+from snippets.experiments.models import mlp
 from snippets.support import data
 from snippets.support.data import batches
-from snippets.experiments.models import mlp
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, train
 

@@ -15,10 +15,17 @@
 # %%
 from functools import partial
 
-from snippets.experiments.lenet import (compare, fashion_mnist,
-                                        final_stretch, lenet, measured,
-                                        repeat, seed_figure, spread_text,
-                                        effect_text)
+from snippets.experiments.lenet import (
+    compare,
+    effect_text,
+    fashion_mnist,
+    final_stretch,
+    lenet,
+    measured,
+    repeat,
+    seed_figure,
+    spread_text,
+)
 from snippets.support.report import FAST, Report
 
 report = Report("lenet_dropout")

@@ -14,9 +14,16 @@ from functools import partial
 
 from torch import nn
 
-from snippets.experiments.lenet import (compare, comparison_table,
-                                        fashion_mnist, final_stretch, lenet,
-                                        measured, repeat, seed_figure)
+from snippets.experiments.lenet import (
+    compare,
+    comparison_table,
+    fashion_mnist,
+    final_stretch,
+    lenet,
+    measured,
+    repeat,
+    seed_figure,
+)
 from snippets.layers.lite_batchnorm import LiteBatchNorm
 from snippets.support.report import FAST, Report
 

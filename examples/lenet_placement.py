@@ -11,9 +11,16 @@
 # %%
 from functools import partial
 
-from snippets.experiments.lenet import (compare, comparison_table,
-                                        fashion_mnist, final_stretch, lenet,
-                                        measured, repeat, seed_figure)
+from snippets.experiments.lenet import (
+    compare,
+    comparison_table,
+    fashion_mnist,
+    final_stretch,
+    lenet,
+    measured,
+    repeat,
+    seed_figure,
+)
 from snippets.support.report import FAST, Report
 
 report = Report("lenet_placement")

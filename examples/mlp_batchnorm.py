@@ -13,6 +13,7 @@
 # all of them.
 
 # %%
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
@@ -20,8 +21,6 @@ from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
 from snippets.support.training import accuracy, smooth, train
-
-import matplotlib.pyplot as plt
 
 # Switch to "cifar10" if you have it (or internet access): 32x32x3 inputs.
 DATASET = "fashion_mnist"

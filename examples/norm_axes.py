@@ -15,8 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.experiments.norm_axes import reduced_axes, shares_statistics, \
-    statistics_groups
+from snippets.experiments.norm_axes import (
+    reduced_axes,
+    shares_statistics,
+    statistics_groups,
+)
 from snippets.support.report import Report
 
 report = Report("norm_axes")

@@ -15,8 +15,12 @@
 import torch
 from torch import nn
 
-from snippets.experiments.norm_axes import TokenBatchNorm1d, reduced_axes, \
-    shares_statistics, statistics_groups
+from snippets.experiments.norm_axes import (
+    TokenBatchNorm1d,
+    reduced_axes,
+    shares_statistics,
+    statistics_groups,
+)
 from snippets.support.report import Report
 
 report = Report("norm_sequence_layout")

@@ -14,7 +14,6 @@
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from snippets.experiments import distributed
 from snippets.support import data

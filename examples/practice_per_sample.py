@@ -15,8 +15,12 @@ import copy
 
 import torch
 from torch import nn
-from torch.func import (functional_call, grad, replace_all_batch_norm_modules_,
-                        vmap)
+from torch.func import (
+    functional_call,
+    grad,
+    replace_all_batch_norm_modules_,
+    vmap,
+)
 
 from snippets.support import data
 from snippets.support.report import Report

@@ -14,8 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.experiments.resnet import (BasicBlock, parameter_groups,
-                                         small_resnet)
+from snippets.experiments.resnet import parameter_groups, small_resnet
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
@@ -24,7 +23,8 @@ from snippets.support.training import accuracy, smooth, train
 report = Report("practice_recipes")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-x_test, y_test = x_test[:1000 if FAST else 5000], y_test[:1000 if FAST else 5000]
+x_test, y_test = (x_test[:1000 if FAST else 5000],
+                  y_test[:1000 if FAST else 5000])
 STEPS = 30 if FAST else 200
 LR, MOMENTUM, WEIGHT_DECAY, BATCH = 0.1, 0.9, 5e-3, 32
 SEEDS = [0, 1, 2]
@@ -79,7 +79,8 @@ for seed in SEEDS:
                                                               STEPS)
         losses = train(model, x_train, y_train, epochs=1, batch_size=BATCH,
                        optimizer=optimizer, seed=seed, max_steps=STEPS,
-                       label=variant, callback=lambda _: schedule.step())
+                       label=variant,
+                       callback=lambda _, schedule=schedule: schedule.step())
         gammas = torch.cat([m.weight.detach().abs() for m in model.modules()
                             if isinstance(m, nn.BatchNorm2d)])
         runs[variant]["accuracy"].append(accuracy(model, x_test, y_test))
@@ -128,7 +129,8 @@ for name, c, scale, unit in [
         (f"mean loss of the first {EARLY} steps: zero-init gamma vs not",
          zero_early, 1, "")]:
     low, high = c.paired
-    rows.append([name, f"{c.mean * scale:.3g}", f"{c.reference_mean * scale:.3g}",
+    rows.append([name, f"{c.mean * scale:.3g}",
+                 f"{c.reference_mean * scale:.3g}",
                  f"{c.effect * scale:+.2g}{unit}",
                  f"{low * scale:+.2g} to {high * scale:+.2g}",
                  verdict(c, name)])

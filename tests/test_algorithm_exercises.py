@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.exercises.algorithm import (gradient_sums_to_zero,
-                                          statistics_count)
+from snippets.exercises.algorithm import gradient_sums_to_zero, statistics_count
 
 MODULES = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d,
            5: nn.BatchNorm3d}

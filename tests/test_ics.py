@@ -5,8 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.experiments.ics import (NoisyBatchNorm1d, sigmoid_inputs,
-                                      sigmoid_mlp)
+from snippets.experiments.ics import (
+    NoisyBatchNorm1d,
+    sigmoid_inputs,
+    sigmoid_mlp,
+)
 
 g = torch.Generator().manual_seed(0)
 

@@ -11,10 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-from snippets.experiments.lenet import (compare, comparison_rows,
-                                        effect_text, fashion_mnist,
-                                        final_stretch, fit, lenet, measured,
-                                        repeat)
+from snippets.experiments.lenet import (
+    compare,
+    comparison_rows,
+    effect_text,
+    fashion_mnist,
+    final_stretch,
+    fit,
+    lenet,
+    measured,
+    repeat,
+)
 from snippets.experiments.models import no_norm
 from snippets.layers.batchnorm import BatchNorm
 from snippets.layers.lite_batchnorm import LiteBatchNorm

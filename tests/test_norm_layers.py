@@ -11,9 +11,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from snippets.exercises.layers import group_norm_by_batch_norm
-from snippets.experiments.norm_axes import (TokenBatchNorm1d, reduced_axes,
-                                            shares_statistics,
-                                            statistics_groups)
+from snippets.experiments.norm_axes import (
+    TokenBatchNorm1d,
+    reduced_axes,
+    shares_statistics,
+    statistics_groups,
+)
 
 g = torch.Generator().manual_seed(0)
 N, C, H, W = 4, 6, 3, 3

@@ -9,14 +9,21 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from torch.func import (functional_call, grad, replace_all_batch_norm_modules_,
-                        vmap)
+from torch.func import (
+    functional_call,
+    grad,
+    replace_all_batch_norm_modules_,
+    vmap,
+)
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from snippets.experiments.models import mlp, no_norm
-from snippets.experiments.resnet import (BasicBlock, parameter_groups,
-                                         small_resnet)
+from snippets.experiments.resnet import (
+    BasicBlock,
+    parameter_groups,
+    small_resnet,
+)
 from snippets.layers.small_batch import GhostBatchNorm
 
 C = 4
@@ -73,7 +80,7 @@ def test_accumulation_equals_the_batch_gradient_only_without_batchnorm(
         is equal
 
 
-# --- the last batch ------------------------------------------------------------
+# --- the last batch ----------------------------------------------------------
 
 def test_a_last_batch_of_one_raises_and_drop_last_skips_it():
     data = TensorDataset(torch.randn(16 * 64 + 1, 784))
@@ -101,7 +108,7 @@ def test_a_last_batch_of_one_raises_and_drop_last_skips_it():
     assert torch.equal(kept, order[:-1]) and len(kept) == 16 * 64
 
 
-# --- FrozenBatchNorm2d ---------------------------------------------------------
+# --- FrozenBatchNorm2d -------------------------------------------------------
 
 def trained_bn(eps=1e-5):
     bn = nn.BatchNorm2d(C, eps=eps).double()
@@ -208,7 +215,7 @@ def test_channels_last_in_channels_last_out():
         assert not out.is_contiguous()
 
 
-# --- per-sample gradients --------------------------------------------------------
+# --- per-sample gradients ----------------------------------------------------
 
 def cnn(norm):
     torch.manual_seed(0)
@@ -305,7 +312,7 @@ def test_groupnorm_per_sample_gradients_split_the_batch_gradient():
         torch.testing.assert_close(got[k].mean(0), p.grad)
 
 
-# --- training recipes -------------------------------------------------------------
+# --- training recipes --------------------------------------------------------
 
 def test_zero_init_residual_blocks_start_as_the_identity():
     torch.manual_seed(0)

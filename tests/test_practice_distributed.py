@@ -241,7 +241,8 @@ def assert_matches_global_batch(results, cases, dtype, steps, groups):
                     for key, expected in zip(("y", "grad_x"), rows):
                         torch.testing.assert_close(
                             ours[key], expected, **tol,
-                            msg=lambda m: f"{where} {key}: {m}")
+                            msg=lambda m, where=where, key=key:
+                                f"{where} {key}: {m}")
                     buffers = set(theirs) - {"y", "grad_x", "grad_weight",
                                              "grad_bias"}
                     assert buffers == set(ours) - {"y", "grad_x",
@@ -480,7 +481,8 @@ def ddp_switches(rank, world_size):
             "forward_sync_buffers": ddp.forward_sync_buffers}
         seen = []
         model[1].register_forward_pre_hook(
-            lambda layer, inputs: seen.append(layer.running_mean.clone()))
+            lambda layer, inputs, seen=seen: seen.append(
+                layer.running_mean.clone()))
         after = []
         g = torch.Generator().manual_seed(50 + rank)  # different batches
         for _ in range(2):

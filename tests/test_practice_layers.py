@@ -13,7 +13,7 @@ from torch import nn
 
 from snippets.layers.batchnorm import TOLERANCE
 from snippets.layers.small_batch import BatchRenorm, GhostBatchNorm
-from test_batchnorm import CASES, C, TORCH_CLASS, batch, compare, make_pair
+from test_batchnorm import CASES, TORCH_CLASS, C, batch, compare, make_pair
 
 VIRTUAL = 4
 STEPS = (8, 6, 12, 7)  # per virtual batch: 4+4, 4+2, 4+4+4, 4+3 samples

@@ -1,8 +1,9 @@
 """Answers to the research questions on the exercises page, each checked by
 its doctest against PyTorch (and by tests/test_lenet.py)."""
 
+# The imports marked noqa are used by the doctests alone.
 import torch
-from torch import nn
+from torch import nn  # noqa: F401
 
 
 # --8<-- [start:whitening]

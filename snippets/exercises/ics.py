@@ -1,10 +1,14 @@
 """Answers to the exercises on the internal covariate shift page."""
 
-import torch
-from torch import nn
+# The imports marked noqa are used by the doctests alone.
+import torch  # noqa: F401
+from torch import nn  # noqa: F401
 
-from snippets.experiments.ics import (NoisyBatchNorm1d, sigmoid_inputs,
-                                      sigmoid_mlp)
+from snippets.experiments.ics import (  # noqa: F401
+    NoisyBatchNorm1d,
+    sigmoid_inputs,
+    sigmoid_mlp,
+)
 
 
 # --8<-- [start:no_update]

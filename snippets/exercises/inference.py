@@ -1,9 +1,10 @@
 """Answers to the exercises on the inference page, checked by doctest."""
 
+# The imports marked noqa are used by the doctests alone.
 import torch
 from torch import nn
 
-from snippets.layers.inference import fold_conv_bn
+from snippets.layers.inference import fold_conv_bn  # noqa: F401
 
 
 # --8<-- [start:warmup]

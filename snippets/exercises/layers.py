@@ -1,10 +1,11 @@
 """Answers to the exercises on the "which layer" page, checked by doctest."""
 
-import torch
-from torch import nn
+# The imports marked noqa are used by the doctests alone.
+import torch  # noqa: F401
+from torch import nn  # noqa: F401
 from torch.nn import functional as F
 
-from snippets.experiments.norm_axes import statistics_groups
+from snippets.experiments.norm_axes import statistics_groups  # noqa: F401
 
 
 # --8<-- [start:groups]

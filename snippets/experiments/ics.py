@@ -55,7 +55,8 @@ def sigmoid_mlp(norm="none", hidden=100, depth=3):
     Sequential(
       (0): Flatten(start_dim=1, end_dim=-1)
       (1): Linear(in_features=784, out_features=4, bias=False)
-      (2): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+      (2): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, bias=True,
+                       track_running_stats=True)
       (3): Sigmoid()
       (4): Linear(in_features=4, out_features=10, bias=True)
     )

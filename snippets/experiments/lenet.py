@@ -38,7 +38,8 @@ def lenet(norm2d=nn.BatchNorm2d, norm1d=nn.BatchNorm1d, *,
     >>> lenet(normalize=(0,))[:4]
     Sequential(
       (0): Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), bias=False)
-      (1): BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+      (1): BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, bias=True,
+                       track_running_stats=True)
       (2): Sigmoid()
       (3): AvgPool2d(kernel_size=2, stride=2, padding=0)
     )

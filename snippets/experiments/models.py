@@ -32,7 +32,8 @@ def mlp(num_inputs=784, hidden=(128, 64), num_classes=10,
     Sequential(
       (0): Flatten(start_dim=1, end_dim=-1)
       (1): Linear(in_features=784, out_features=8, bias=False)
-      (2): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+      (2): BatchNorm1d(8, eps=1e-05, momentum=0.1, affine=True, bias=True,
+                       track_running_stats=True)
       (3): ReLU()
       (4): Linear(in_features=8, out_features=10, bias=True)
     )

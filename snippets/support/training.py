@@ -62,7 +62,8 @@ def accuracy(model, x, y, batch_size=1000):
     >>> model = nn.Linear(2, 2)
     >>> with torch.no_grad():
     ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
-    >>> accuracy(model, torch.tensor([[1., 0.], [0., 1.]]), torch.tensor([0, 0]))
+    >>> accuracy(model, torch.tensor([[1., 0.], [0., 1.]]),
+    ...          torch.tensor([0, 0]))
     0.5
     """
     model.eval()  # BN must use its running statistics here
