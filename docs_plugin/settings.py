@@ -1,31 +1,37 @@
-"""Every ``DOCS_*`` environment variable, read and checked in one place.
+"""Every ``DOCS_*`` environment variable the build reads, checked in one
+place.
 
-The build (``docs_plugin``) and the examples (through
-``snippets/support/report.py``) both read their settings here, so a value
-means the same thing everywhere and a wrong one is refused the same way:
-one line naming the variable, the value and what is accepted.
-
-This module uses the standard library only: a reader who downloads an
-example gets a copy of it next to the example.
+The variables an example reads too (``DOCS_FAST``, ``DOCS_DATA_DIR``,
+``DOCS_OUTPUT_DIR``) are read through the examples' own settings module,
+``snippets/support/settings.py``, the one module of ``snippets/`` the build
+tool imports (standard library only): a value means the same thing to the
+build and to an example, and a wrong one is refused the same way, in one
+line naming the variable, the value and what is accepted.
 
 >>> Settings.from_env({}).fast
 False
 >>> Settings.from_env({"DOCS_FAST": "1", "DOCS_JOBS": "3"}).jobs
 3
->>> Settings.from_env({"DOCS_FAST": "yes"})
-Traceback (most recent call last):
-...
-docs_plugin.settings.SettingError: DOCS_FAST='yes' is not valid: use 1 (small, quick runs) or 0 (full size), or leave it unset
+>>> try:
+...     Settings.from_env({"DOCS_JOBS": "0"})
+... except SettingError as error:
+...     print(error)
+DOCS_JOBS='0' is not valid: use a whole number of at least 1 (how many \
+examples run at once), or leave it unset
 """
 
 import fnmatch
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from snippets.support import settings as shared
+from snippets.support.settings import SettingError, bad, flag, folder
+
+__all__ = ["VARIABLES", "SettingError", "Settings", "matches"]
+
 VARIABLES = {
-    "DOCS_FAST": "1: small, quick runs (tests, CI); 0 or unset: full size",
+    **shared.VARIABLES,
     "DOCS_EXECUTE": "false: build from the cached results without running "
                     "examples; true or unset: run what changed",
     "DOCS_JOBS": "how many examples the build runs at once (default: one "
@@ -37,41 +43,8 @@ VARIABLES = {
                   "current",
     "DOCS_CACHE_DIR": "where the build caches example results (default "
                       ".cache/examples)",
-    "DOCS_OUTPUT_DIR": "where a standalone example writes (the build sets "
-                       "it)",
-    "DOCS_DATA_DIR": "where data sets live (default data/)",
 }
-
-
-class SettingError(ValueError):
-    """A ``DOCS_*`` variable has a value that is not accepted."""
-
-
-def _bad(name, value, accepted):
-    return SettingError(f"{name}={value!r} is not valid: {accepted}")
-
-
-def _flag(environ, name, true, false, accepted, default):
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in true:
-        return True
-    if value in false:
-        return False
-    raise _bad(name, raw, accepted)
-
-
-def _folder(environ, name):
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    path = Path(raw).expanduser()
-    if path.exists() and not path.is_dir():
-        raise _bad(name, raw, "it names a file; give a folder (it is "
-                              "created if missing)")
-    return path
+PATTERN_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789_*?[]-")
 
 
 def _patterns(environ, name):
@@ -79,67 +52,63 @@ def _patterns(environ, name):
     if raw is None or raw.strip() == "":
         return ()
     patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
-    if not patterns or any(
-            not set(p) <= set("abcdefghijklmnopqrstuvwxyz0123456789_*?[]-")
-            for p in patterns):
-        raise _bad(name, raw, "give example names or patterns such as "
-                              "lenet_* (lowercase, comma-separated)")
+    if not patterns or any(not set(p) <= PATTERN_CHARACTERS
+                           for p in patterns):
+        raise bad(name, raw, "give example names or patterns such as "
+                             "lenet_* (lowercase, comma-separated)")
     return patterns
+
+
+def _jobs(environ):
+    raw = (environ.get("DOCS_JOBS") or "").strip()
+    if not raw:
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
+    if raw.isdigit() and int(raw) >= 1:
+        return int(raw)
+    raise bad("DOCS_JOBS", environ["DOCS_JOBS"],
+              "use a whole number of at least 1 (how many examples run at "
+              "once), or leave it unset")
 
 
 @dataclass(frozen=True)
 class Settings:
+    """What one build was asked to do."""
+
     fast: bool = False
     execute: bool = True
     jobs: int = 1
-    only: tuple = ()
-    rerun: tuple = ()
-    cache_dir: Path = None
-    output_dir: Path = None
-    data_dir: Path = None
+    only: tuple[str, ...] = ()
+    rerun: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+    data_dir: Path | None = None
+
+    @property
+    def mode(self) -> str:
+        """``fast`` or ``full``: the cache keeps one folder per mode."""
+        return "fast" if self.fast else "full"
 
     @classmethod
-    def from_env(cls, environ=None):
+    def from_env(cls, environ=None) -> "Settings":
         """Read and check every ``DOCS_*`` variable of ``environ``."""
         environ = os.environ if environ is None else environ
-        fast = _flag(environ, "DOCS_FAST", {"1"}, {"0"},
-                     "use 1 (small, quick runs) or 0 (full size), or "
-                     "leave it unset", False)
-        execute = _flag(environ, "DOCS_EXECUTE", {"true", "1"},
-                        {"false", "0"}, "use true (run what changed) or "
-                        "false (serve the cached results), or leave it "
-                        "unset", True)
-        raw_jobs = (environ.get("DOCS_JOBS") or "").strip()
-        if not raw_jobs:
-            jobs = max(1, len(os.sched_getaffinity(0))) if hasattr(
-                os, "sched_getaffinity") else os.cpu_count() or 1
-        elif raw_jobs.isdigit() and int(raw_jobs) >= 1:
-            jobs = int(raw_jobs)
-        else:
-            raise _bad("DOCS_JOBS", environ["DOCS_JOBS"],
-                       "use a whole number of at least 1 (how many "
-                       "examples run at once), or leave it unset")
-        return cls(fast=fast, execute=execute, jobs=jobs,
+        examples = shared.Settings.from_env(environ)
+        execute = flag(environ, "DOCS_EXECUTE", {"true", "1"},
+                       {"false", "0"}, "use true (run what changed) or "
+                       "false (serve the cached results), or leave it "
+                       "unset", True)
+        return cls(fast=examples.fast, execute=execute, jobs=_jobs(environ),
                    only=_patterns(environ, "DOCS_ONLY"),
                    rerun=_patterns(environ, "DOCS_RERUN"),
-                   cache_dir=_folder(environ, "DOCS_CACHE_DIR"),
-                   output_dir=_folder(environ, "DOCS_OUTPUT_DIR"),
-                   data_dir=_folder(environ, "DOCS_DATA_DIR"))
+                   cache_dir=folder(environ, "DOCS_CACHE_DIR"),
+                   data_dir=examples.data_dir)
 
 
-def matches(name, patterns):
+def matches(name: str, patterns) -> bool:
     """Whether example ``name`` matches one of ``patterns``.
 
     >>> matches("lenet_bias", ("lenet_*",)), matches("bn_cost", ("lenet_*",))
     (True, False)
     """
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def current():
-    """The settings of this process; in a script, a bad value stops it
-    with its one-line message instead of a traceback."""
-    try:
-        return Settings.from_env()
-    except SettingError as error:
-        sys.exit(f"error: {error}")

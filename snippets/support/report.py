@@ -13,20 +13,13 @@ from pathlib import Path
 
 import matplotlib
 
-from docs_plugin import settings
+from snippets.support import settings
+from snippets.support.settings import CLAIMS, TIMINGS, VALUES, is_timing
+
+__all__ = ["FAST", "Markdown", "Report", "escape", "is_timing",
+           "output_dir"]
 
 SETTINGS = settings.current()  # a bad DOCS_* value stops here, in one line
-
-
-def is_timing(filename):
-    """Whether an output file holds wall-clock measurements.
-
-    >>> is_timing("timings.json"), is_timing("timing_cost.md")
-    (True, True)
-    >>> is_timing("values.json"), is_timing("loss_curves.svg")
-    (False, False)
-    """
-    return Path(filename).name.startswith("timing")
 
 
 # Figure style shared by every example: one width (7.2 in, as matplotlib's
@@ -156,7 +149,7 @@ class Report:
         the text comes out of this run. A string is kept as written; None,
         a bool, NaN or infinity is refused.
         """
-        self._write("values.json", self._values, values)
+        self._write(VALUES, self._values, values)
 
     def claim(self, name, holds, evidence):
         """Record whether a sentence a page states holds in this run.
@@ -171,7 +164,7 @@ class Report:
         >>> report = Report("demo", tempfile.mkdtemp())
         >>> report.claim("bn_faster", 120 < 300,
         ...              {"steps with BN": 120, "steps without": 300})
-        >>> print(report.path("claims.json").read_text())
+        >>> print(report.path(CLAIMS).read_text())
         {
           "bn_faster": {
             "evidence": [
@@ -198,7 +191,7 @@ class Report:
             "holds": holds,
             "evidence": [[str(label), _format(label, value)]
                          for label, value in evidence.items()]}
-        self.path("claims.json").write_text(
+        self.path(CLAIMS).write_text(
             json.dumps(self._claims, indent=2, sort_keys=True) + "\n",
             encoding="utf-8")
 
@@ -207,7 +200,7 @@ class Report:
         reproduce. They go to ``timings.json``; name timing tables and
         figures ``timing_*`` too. Everything else an example writes must
         be identical from run to run (the tests check)."""
-        self._write("timings.json", self._timings, values)
+        self._write(TIMINGS, self._timings, values)
 
     def _write(self, filename, store, values):
         for key, value in values.items():
