@@ -1,10 +1,12 @@
-"""What a reader downloads: every example as a notebook and as a script that
-run on their own, in an empty folder, with only Python, torch, torchvision
-and matplotlib installed (and Jupyter, for the notebook).
+"""What a reader downloads: every example as a notebook and as a script
+that run on their own, in an empty folder, with only Python, torch,
+torchvision and matplotlib installed (and Jupyter, for the notebook).
 
-The notebook is the one the build executed (``standalone.py``: the
-example's cells, with the helper modules it imports carried as text); the
-script is the same notebook in jupytext's percent format.
+Both are the one notebook the build assembled and ran, written when it
+ran (``standalone.write_downloads``) and kept with its cached result
+(``runner``): the notebook as it was before it ran, and the same notebook
+in jupytext's percent format. The build serves them as they are; this
+module makes the zip of all examples.
 
 ``download_all`` zips every example (as in the repository, with the helper
 packages beside them, so ``python <example>.py`` runs from the unzipped
@@ -15,25 +17,9 @@ import io
 import zipfile
 from pathlib import Path
 
-import nbformat
-
-from docs_plugin.standalone import helpers, notebook
+from docs_plugin.standalone import helpers
 
 NEEDS = ["torch", "torchvision", "matplotlib"]
-
-
-def notebook_text(example, root, site_url=None):
-    nb = notebook(example, root, site_url)
-    return nbformat.writes(nb)
-
-
-def script_text(example, root, site_url=None):
-    """The self-contained notebook as a jupytext percent script."""
-    import jupytext
-
-    nb = notebook(example, root, site_url)
-    return jupytext.writes(nb, fmt="py:percent")
-
 
 README = """\
 # Examples on batch normalization in PyTorch
@@ -52,16 +38,16 @@ when installed. The `*.ipynb` files also run on their own, anywhere.
 """
 
 
-def download_all(examples, root, site_url=None):
-    """Bytes of a zip with every example, its notebook, the helpers, a
-    requirements.txt and a README."""
+def download_all(examples, root, site_url=None) -> bytes:
+    """Bytes of a zip with every example's script, its notebook, the
+    helpers, a requirements.txt and a README. ``examples`` are
+    ``(example, notebook text)`` pairs."""
     root = Path(root).resolve()
     buffer = io.BytesIO()
     files = {}
-    for example in examples:
+    for example, notebook in examples:
         files[example.path.name] = example.path.read_text(encoding="utf-8")
-        files[f"{example.name}.ipynb"] = notebook_text(example, root,
-                                                       site_url)
+        files[f"{example.name}.ipynb"] = notebook
         for _, rel, text in helpers(example, root):
             files[rel] = text
     files["requirements.txt"] = "\n".join(NEEDS) + "\n"

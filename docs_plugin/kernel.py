@@ -1,12 +1,12 @@
-"""How one example is executed: the recipe every cached result depends on.
+"""How one example's notebook is executed: the recipe every cached result
+depends on.
 
-An example is a jupytext-percent script. Executing it means: read it as a
-notebook, drop the section markers, make it self-contained (``standalone``:
-the notebook a reader downloads), and run every cell in a fresh kernel
-whose environment, working folder and import rules are set here. This
-module is part of every example's cache key (its code, not its comments),
-so a change to the recipe re-runs everything, and a change anywhere else in
-the build tool re-runs nothing.
+The runner hands over the self-contained notebook (``standalone``); it
+runs every cell in a new kernel (forked warm, ``forkserver``) whose
+environment, working folder and import rules are set here. This module
+and what it imports are part of every example's cache key (their code, not
+their comments; ``keys.recipe_files``), so a change to the recipe re-runs
+everything, and a change anywhere else in the build tool re-runs nothing.
 """
 
 import getpass
@@ -20,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from docs_plugin import forkserver, syntax
+from docs_plugin import forkserver
 
 # What the kernel sees, besides the settings it is given.
 KERNEL_ENV = {
@@ -59,20 +59,6 @@ def warm_kernels(fast, threads, pythonpath, data_dir=None, preload=()):
     # jupyter_client adds this one, and ipykernel reads it on import.
     env["JPY_PARENT_PID"] = str(os.getpid())
     return forkserver.Server({**os.environ, **env}, preload, PER_KERNEL)
-
-
-def to_notebook(path):
-    """The example as a notebook, section markers removed."""
-    import jupytext
-
-    notebook = jupytext.read(path)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.source = syntax.strip_markers(cell.source).strip("\n")
-    notebook.cells = [c for c in notebook.cells if c.source.strip()]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3", "display_name": "Python 3", "language": "python"}
-    return notebook
 
 
 def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,

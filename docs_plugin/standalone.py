@@ -1,30 +1,32 @@
 """The self-contained notebook of an example: the example's cells, with
-the helper modules it imports from this repository (``snippets/``, and the
-settings module of the build tool) carried in cells of their own. The build
-executes exactly this notebook, in a kernel that may import none of this
-repository's modules from disk (``kernel.bundle_only``), and readers
-download it: what the site shows is what a reader's copy does.
+the helper modules it imports from this repository (``snippets/``) carried
+in cells of their own. The build assembles it once per run of the example
+and keeps it with the cached result (``runner``); it executes exactly this
+notebook, in a kernel that may import none of this repository's modules
+from disk (``kernel.bundle_only``), and readers download that same copy:
+what the site shows is what a reader's copy does.
 
-The build knows which helpers an example imports (it follows the same
-imports for the cache key). Each goes in as readable source text, loaded
-by a small importer from that text: nothing is written to disk but the
-example's own outputs (``_output/<example>/`` next to the notebook) and the
-data (``data/``).
+The helpers an example imports are found by following its imports (as
+for the cache key, ``imports.local_imports``). Each goes in as readable
+source text, loaded by a small importer from that text: nothing is written
+to disk but the example's own outputs (``_output/<example>/`` next to the
+notebook) and the data (``data/``).
 
 The notebook starts with a cell that installs whichever of torch,
 torchvision and matplotlib is missing (nothing, on Google Colab), then the
 importer and the helpers, then the example's own cells; the gallery page
 shows only those (``own_cells``). This module is part of every example's
-cache key (see ``runner.recipe_files``).
+cache key (``keys.recipe_files``).
 """
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from docs_plugin import syntax
-from docs_plugin.kernel import to_notebook
-from docs_plugin.runner import local_imports
+from docs_plugin.imports import local_imports
 
 _INSTALL = '''\
 # Install whichever of torch, torchvision and matplotlib is missing
@@ -79,7 +81,21 @@ bundled = Bundled()
 sys.meta_path.insert(0, bundled)'''
 
 
-def helpers(example, root):
+def to_notebook(path) -> nbformat.NotebookNode:
+    """The example as a notebook, section markers removed."""
+    import jupytext
+
+    notebook = jupytext.read(path)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = syntax.strip_markers(cell.source).strip("\n")
+    notebook.cells = [c for c in notebook.cells if c.source.strip()]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def helpers(example, root) -> list[tuple[str, str, str]]:
     """``[(module name, path relative to root, source)]`` of every local
     module ``example`` imports, packages before their modules."""
     root = Path(root).resolve()
@@ -95,6 +111,18 @@ def helpers(example, root):
     return sorted(found, key=lambda item: (item[0].count("."), item[0]))
 
 
+def source_digest(example, root) -> str:
+    """Digest of the text a notebook is assembled from: the example's and
+    its helpers' (comments and docstrings included, which the cache key
+    leaves out: a helper's docstring fixed re-runs nothing, but the
+    notebook a reader downloads must carry it)."""
+    digest = hashlib.sha256(example.path.read_bytes() + b"\0")
+    for name, rel, text in helpers(example, root):
+        digest.update(f"{name}\0{rel}\0".encode() + text.encode() + b"\0")
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()
+
+
 def _literal(source):
     """``source`` as a Python string literal that reads like the file."""
     if "'''" not in source and not source.endswith("\\"):
@@ -103,20 +131,22 @@ def _literal(source):
     return repr(source)
 
 
-def notebook(example, root, site_url=None):
+@dataclass
+class Assembled:
+    """An example's self-contained notebook, not yet run."""
+
+    notebook: nbformat.NotebookNode
+    bundled: int  # cells before the example's own second cell
+    source: str  # source_digest() of what it was assembled from
+
+
+def assemble(example, root) -> Assembled:
     """The example as a notebook that runs on its own (see module doc)."""
-    return assemble(example, root, site_url)[0]
-
-
-def assemble(example, root, site_url=None):
-    """``(notebook, bundled)``: the notebook of ``notebook()``, and how many
-    cells it has before the example's own second cell (its title, then
-    what this module adds)."""
+    source = source_digest(example, root)
     nb = to_notebook(example.path)
     title, rest = nb.cells[:1], nb.cells[1:]
-    source = f" from [the site]({site_url})" if site_url else ""
     intro = nbformat.v4.new_markdown_cell(
-        f"This notebook is an example{source} on batch normalization in "
+        "This notebook is an example on batch normalization in "
         "PyTorch. It needs Python 3.10 or newer with `torch`, "
         "`torchvision` and `matplotlib` (`pip install torch torchvision "
         "matplotlib`); the first cell installs any that are missing. The "
@@ -137,7 +167,23 @@ def assemble(example, root, site_url=None):
     nb.cells = title + cells + rest
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"  # the same file at every build
-    return nb, len(title) + len(cells)
+    return Assembled(nb, len(title) + len(cells), source)
+
+
+# The downloads of one example, as kept in its cache entry.
+NOTEBOOK, SCRIPT = "download.ipynb", "download.py"
+
+
+def write_downloads(notebook, folder) -> None:
+    """Write ``notebook`` (not yet run) as the two downloads into
+    ``folder``: the notebook, and the same as a jupytext percent script."""
+    import jupytext
+
+    folder = Path(folder)
+    (folder / NOTEBOOK).write_text(nbformat.writes(notebook),
+                                   encoding="utf-8")
+    (folder / SCRIPT).write_text(jupytext.writes(notebook, fmt="py:percent"),
+                                 encoding="utf-8")
 
 
 def own_cells(notebook, bundled):

@@ -1,7 +1,8 @@
 """The page syntax the build understands, parsed here and nowhere else.
 
-The runner, the plugin and the tests all use these functions, so they can
-never disagree about what counts as an include, a section or a value.
+The build and the tests all use these functions, so they can never
+disagree about what counts as an include, a section, a value, a claim or a
+figure.
 
 - **Sections** in source files, as ``pymdownx.snippets`` reads them::
 
@@ -15,7 +16,8 @@ never disagree about what counts as an include, a section or a value.
   escapes it.
 - **Values**: ``{{ example.key }}``, a number or word an example recorded.
 - **Claims**: ``{{ claim example.name }}``, a sentence's check.
-- **Figures**: ``generated/<example>/<file>``, in image links.
+- **Figures**: ``generated/<example>/<file>``, in image links
+  (``![alt](generated/<example>/<file>)``).
 
 The include regular expression is ``pymdownx.snippets``' own (13.x), so
 what this module sees is what the Markdown extension will include.
@@ -53,6 +55,7 @@ _OPEN = re.compile(r"\{\{")
 # alone is fine).
 _HALF_OPEN = re.compile(r"(?<!\{)\{\s*" + NAME + r"\." + NAME + r"\s*\}\}")
 FIGURE = re.compile(r"generated/([\w-]+)/([\w.-]+)")
+_IMAGE = re.compile(r"!\[[^\]]*\]\(generated/([\w-]+)/[^)]*\)")
 
 
 class SyntaxProblem(ValueError):
@@ -89,7 +92,8 @@ def sections(source, where="<source>"):
     >>> sections("# --8<-- [end:a]\\n", "f.py")
     Traceback (most recent call last):
     ...
-    docs_plugin.syntax.SyntaxProblem: f.py:1: [end:a] without a [start:a] before it
+    docs_plugin.syntax.SyntaxProblem: f.py:1: [end:a] without a [start:a]
+    before it
     """
     found, open_ = {}, {}
     for number, line in enumerate(source.splitlines(), 1):
@@ -131,7 +135,8 @@ class Include:
         """Split ``path[:section]`` or ``path:lines`` as pymdownx does.
 
         >>> Include.parse("examples/x.py:train")
-        Include(line=0, path='examples/x.py', section='train', lines=None, indent='')
+        Include(line=0, path='examples/x.py', section='train', lines=None,
+                indent='')
         >>> Include.parse("t/results.md").section is None
         True
         >>> Include.parse("x.py:3:9").lines
@@ -152,7 +157,8 @@ class Include:
 def includes(markdown):
     """Every include in a page, inline or block form, in order.
 
-    >>> page = 'Text\\n--8<-- "a/b.md"\\n;--8<-- "no.md"\\n--8<--\\nc.py:s\\n--8<--\\n'
+    >>> page = ('Text\\n--8<-- "a/b.md"\\n;--8<-- "no.md"\\n'
+    ...         '--8<--\\nc.py:s\\n--8<--\\n')
     >>> [(i.line, i.path, i.section) for i in includes(page)]
     [(2, 'a/b.md', None), (5, 'c.py', 's')]
     """
@@ -197,11 +203,13 @@ def placeholders(markdown, where="<page>"):
     >>> placeholders("x {{ ex.loss }", "p.md")
     Traceback (most recent call last):
     ...
-    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder '{{ ex.loss }': write {{ example.key }} or {{ claim example.name }}
+    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder
+    '{{ ex.loss }': write {{ example.key }} or {{ claim example.name }}
     >>> placeholders("x { ex.loss }} y", "p.md")
     Traceback (most recent call last):
     ...
-    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder '{ ex.loss }} y': write {{ example.key }} or {{ claim example.name }}
+    docs_plugin.syntax.SyntaxProblem: p.md:1: malformed placeholder
+    '{ ex.loss }} y': write {{ example.key }} or {{ claim example.name }}
     """
     found = []
     for number, line in enumerate(markdown.splitlines(), 1):
@@ -233,3 +241,47 @@ def figures(markdown):
     [('ex', 'curve.svg'), ('ex', 'b.png')]
     """
     return FIGURE.findall(markdown)
+
+
+def without_example(markdown, name, figure, value):
+    """``markdown`` with example ``name``'s image links replaced by
+    ``figure`` and its values and claims by ``value`` (a page whose
+    example failed, while serving).
+
+    >>> without_example("![a](generated/ex/c.svg) {{ ex.k }}{{ claim ex.b }}"
+    ...                 " {{ other.k }}", "ex", "(gone)", "!")
+    '(gone) !! {{ other.k }}'
+    """
+    markdown = _IMAGE.sub(
+        lambda m: figure if m.group(1) == name else m.group(0), markdown)
+    lines = markdown.split("\n")
+    for placeholder in reversed(placeholders(markdown)):
+        if placeholder.example == name:
+            line = lines[placeholder.line - 1]
+            lines[placeholder.line - 1] = line.replace(placeholder.text,
+                                                       value, 1)
+    return "\n".join(lines)
+
+
+def examples_used(markdown, known, where="<page>", code_dir=None):
+    """Names in ``known`` of the examples whose outputs a page uses
+    (values, claims, figures, included tables), in order of first use;
+    with ``code_dir`` (say ``examples``), also those whose code it
+    includes (``--8<-- "examples/<name>.py:section"``).
+
+    >>> page = ('--8<-- "examples/a.py:s"\\n{{ b.k }}\\n'
+    ...         '![f](generated/c/f.svg)\\n--8<-- "d/t.md"\\n')
+    >>> examples_used(page, {"a", "b", "c", "d"})
+    ['b', 'c', 'd']
+    >>> examples_used(page, {"a", "b", "c", "d"}, code_dir="examples")
+    ['b', 'c', 'a', 'd']
+    """
+    names = [p.example for p in placeholders(markdown, where)]
+    names += [name for name, _ in figures(markdown)]
+    for include in includes(markdown):
+        first, _, rest = include.path.partition("/")
+        if code_dir and first == code_dir.strip("/"):
+            names.append(rest.rsplit(".", 1)[0])
+        else:
+            names.append(first)
+    return [n for n in dict.fromkeys(names) if n in known]

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from docs_plugin import syntax
-from docs_plugin.plugin import shows_as_text
-
+from docs_plugin.pages import shows_as_text
+from snippets.support.settings import TIMINGS, VALUES
+from testkit import ROOT
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
@@ -108,7 +108,7 @@ def test_timings_page_lists_every_example(site):
     assert re.search(r"<td[^>]*>\d+\.\d</td>", html)
 
 
-# --- failing loudly -----------------------------------------------------------
+# --- failing loudly ----------------------------------------------------------
 
 def test_tiny_project_builds(tiny):
     result, site = tiny()
@@ -188,8 +188,9 @@ def test_broken_link_fails_the_build(tiny):
 
 @pytest.mark.parametrize("variable, value", [
     ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_EXECUTE", "maybe"),
-    ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"), ("DOCS_DATA_DIR", "/etc/hostname"),
-    ("DOCS_CACHE_DIR", "/etc/hostname"), ("DOCS_ONLY", "Tiny!"),
+    ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"),
+    ("DOCS_DATA_DIR", "/etc/hostname"), ("DOCS_CACHE_DIR", "/etc/hostname"),
+    ("DOCS_ONLY", "Tiny!"),
     ("DOCS_RERUN", "nothing_like_it"),
 ])
 def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
@@ -228,7 +229,7 @@ def test_execution_off_serves_the_cache(tiny):
     assert "tiny: cached" in result.stderr
 
 
-# --- claims and placeholders ---------------------------------------------------
+# --- claims and placeholders -------------------------------------------------
 
 CLAIM = 'report.claim("large", {holds}, {{"answer": 42, "threshold": 100}})'
 CLAIM_PAGE = ("# Home\n\nSome text. The answer {{ tiny.answer }} is large"
@@ -341,8 +342,8 @@ def test_a_missing_file_in_a_block_include_names_its_line(tiny):
 def test_no_example_records_a_dead_value(build):
     """Every value an example records is shown on a page or read by a test
     (a value nobody uses is work done for nothing, and rots)."""
-    from conftest import DOCS, EXAMPLES, referenced_outputs
-    from docs_plugin.runner import discover
+    from docs_plugin.examples import discover
+    from testkit import DOCS, EXAMPLES, referenced_outputs
 
     refs = referenced_outputs(DOCS)
     tests = "".join(p.read_text() for p in
@@ -350,7 +351,7 @@ def test_no_example_records_a_dead_value(build):
     dead = []
     for example in discover(EXAMPLES):
         outputs = build.outputs(example.name)
-        for filename in ("values.json", "timings.json"):
+        for filename in (VALUES, TIMINGS):
             if not (outputs / filename).is_file():
                 continue
             for key in json.loads((outputs / filename).read_text()):

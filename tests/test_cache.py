@@ -7,9 +7,11 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
-from docs_plugin.runner import (Example, ExampleError, Runner, cache_key,
-                                discover, local_imports, recipe_files)
+from docs_plugin.examples import Example, ExampleError, discover
+from docs_plugin.imports import local_imports
+from docs_plugin.keys import cache_key, recipe_files
+from docs_plugin.runner import Runner
+from testkit import ROOT
 
 VERSIONS = {"torch": "x"}  # fixed, so only file contents matter
 
@@ -116,9 +118,10 @@ def test_keys_cover_how_examples_run_not_how_they_are_scheduled():
     makes the notebook that runs) is in every key; the scheduling, caching
     and page code of the build tool is not."""
     files = {p.name for p in recipe_files()}
-    assert {"kernel.py", "syntax.py", "standalone.py"} <= files
-    assert not files & {"runner.py", "plugin.py", "settings.py",
-                        "downloads.py"}
+    assert {"kernel.py", "forkserver.py", "standalone.py", "syntax.py",
+            "imports.py"} <= files
+    assert not files & {"runner.py", "plugin.py", "settings.py", "keys.py",
+                        "cache.py", "downloads.py", "pages.py"}
 
 
 def test_runner_reuses_and_invalidates(tree):

@@ -5,8 +5,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import DOCS, ROOT
 from docs_plugin import syntax
+from testkit import DOCS, ROOT
 
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
@@ -17,51 +17,62 @@ def tracked_files(root=ROOT):
     return set(out.stdout.split())
 
 
+def code_blocks(lines):
+    """``(first line number, [non-blank lines])`` of each fenced block."""
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        start, body, i = i + 1, [], i + 1
+        while i < len(lines) and not lines[i].strip().startswith(
+                opening.group(1)):
+            body.append(lines[i])
+            i += 1
+        i += 1
+        yield start, [line for line in body if line.strip()]
+
+
+def include_problem(line, root, tracked):
+    """What is wrong with one line of a code block (None: a proper
+    include of a named section of a tracked example or snippet)."""
+    included = syntax.includes(line)
+    if not included:
+        return "code typed into Markdown"
+    path, section = included[0].path, included[0].section
+    if not path.startswith(("examples/", "snippets/")):
+        return f"{path} is not in examples/ or snippets/"
+    if path not in tracked:
+        return f"{path} is not tracked by git"
+    if not section:
+        return (f"include a named section of {path}, not the whole file "
+                "or lines")
+    text = (Path(root) / path).read_text(encoding="utf-8")
+    try:
+        sections = syntax.sections(text, path)
+    except syntax.SyntaxProblem as error:
+        return str(error)
+    if section not in sections:
+        return f"no section '{section}' in {path}"
+    return None
+
+
 def violations(docs, root, tracked):
     """One message per code block that is not a proper include."""
     found = []
     for md in sorted(Path(docs).rglob("*.md")):
         lines = md.read_text(encoding="utf-8").splitlines()
-        i = 0
-        while i < len(lines):
-            opening = FENCE.match(lines[i])
-            if not opening:
-                i += 1
-                continue
-            start, body, i = i + 1, [], i + 1
-            while i < len(lines) and not lines[i].strip().startswith(
-                    opening.group(1)):
-                body.append(lines[i])
-                i += 1
-            i += 1
+        for start, body in code_blocks(lines):
             where = f"{md.relative_to(docs)}:{start}"
-            body = [line for line in body if line.strip()]
             if not body:
                 found.append(f"{where}: empty code block")
             for line in body:
-                included = syntax.includes(line)
-                if not included:
-                    found.append(f"{where}: code typed into Markdown")
+                problem = include_problem(line, root, tracked)
+                if problem:
+                    found.append(f"{where}: {problem}")
+                if problem == "code typed into Markdown":
                     break
-                path, section = included[0].path, included[0].section
-                if not path.startswith(("examples/", "snippets/")):
-                    found.append(f"{where}: {path} is not in examples/ "
-                                 "or snippets/")
-                elif path not in tracked:
-                    found.append(f"{where}: {path} is not tracked by git")
-                elif not section:
-                    found.append(f"{where}: include a named section of "
-                                 f"{path}, not the whole file or lines")
-                else:
-                    text = (Path(root) / path).read_text(encoding="utf-8")
-                    try:
-                        sections = syntax.sections(text, path)
-                    except syntax.SyntaxProblem as error:
-                        found.append(f"{where}: {error}")
-                        continue
-                    if section not in sections:
-                        found.append(f"{where}: no section '{section}' in "
-                                     f"{path}")
     return found
 
 
@@ -70,9 +81,9 @@ def test_every_code_block_is_a_tested_include():
 
 
 def test_there_are_code_blocks_to_check():
-    text = "".join(p.read_text() for p in DOCS.rglob("*.md"))
-    assert text.count("--8<-- \"examples/") + \
-        text.count("--8<-- \"snippets/") >= 3
+    text = "\n".join(p.read_text() for p in DOCS.rglob("*.md"))
+    paths = [i.path for i in syntax.includes(text)]
+    assert sum(p.startswith(("examples/", "snippets/")) for p in paths) >= 3
 
 
 def test_the_check_catches_each_kind_of_violation(tmp_path):

@@ -20,10 +20,10 @@ import jupytext
 import nbformat
 import pytest
 
-from conftest import EXAMPLES, ROOT
 from docs_plugin import downloads, standalone
-from docs_plugin.runner import discover
-from snippets.support.report import is_timing
+from docs_plugin.examples import discover
+from snippets.support.settings import is_timing
+from testkit import EXAMPLES, ROOT
 
 EXAMPLES_FOUND = discover(EXAMPLES)
 
@@ -50,11 +50,17 @@ def test_the_site_serves_the_notebooks_the_build_ran(build):
     and each gallery page shows that notebook's own cells, as run."""
     for example in EXAMPLES_FOUND:
         served = build.site / "downloads" / f"{example.name}.ipynb"
-        assert served.read_text() == downloads.notebook_text(example, ROOT)
+        kept = build.outputs(example.name).parent
+        assert served.read_bytes() == (kept / standalone.NOTEBOOK).read_bytes()
         script = build.site / "downloads" / f"{example.name}.py"
-        assert script.read_text() == downloads.script_text(example, ROOT)
+        assert script.read_bytes() == (kept / standalone.SCRIPT).read_bytes()
+        # ... and it is the notebook these sources make now.
+        assembled = standalone.assemble(example, ROOT)
+        assert served.read_text() == nbformat.writes(assembled.notebook)
+        assert script.read_text() == jupytext.writes(assembled.notebook,
+                                                     fmt="py:percent")
         notebook = nbformat.read(served, as_version=4)
-        _, bundled = standalone.assemble(example, ROOT)
+        bundled = assembled.bundled
         ran = nbformat.read(build.gallery_notebook(example.name), 4)
         assert [c.source for c in ran.cells] == [
             c.source for c in notebook.cells[:1] + notebook.cells[bundled:]]
@@ -153,7 +159,23 @@ def test_an_example_out_of_the_zip_runs(build, reader, tmp_path):
 
 def test_the_zip_is_the_same_at_every_build(build):
     zipped = (build.site / "downloads/bn-examples.zip").read_bytes()
-    assert zipped == downloads.download_all(EXAMPLES_FOUND, ROOT)
+    notebooks = [(e, (build.site / f"downloads/{e.name}.ipynb").read_text())
+                 for e in EXAMPLES_FOUND]
+    assert zipped == downloads.download_all(notebooks, ROOT)
+
+
+def test_no_download_carries_the_build_tool(build):
+    """Readers get the examples and their helpers, never docs_plugin/."""
+    with zipfile.ZipFile(build.site / "downloads/bn-examples.zip") as zipped:
+        names = zipped.namelist()
+        texts = [zipped.read(n).decode() for n in names
+                 if n.endswith((".py", ".ipynb"))]
+    assert not [n for n in names if "docs_plugin" in n]
+    texts += [p.read_text() for p in (build.site / "downloads").glob("*.*")
+              if p.suffix in (".py", ".ipynb")]
+    assert len(texts) > 2 * len(EXAMPLES_FOUND)
+    carrying = [t[:80] for t in texts if "docs_plugin" in t]
+    assert carrying == []
 
 
 # --- the gallery --------------------------------------------------------------

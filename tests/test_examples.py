@@ -9,8 +9,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import EXAMPLES, PYTHON, ROOT, fast_env, referenced_outputs
-from docs_plugin.runner import discover
+from docs_plugin.examples import discover
+from snippets.support.settings import TIMINGS, VALUES
+from testkit import EXAMPLES, PYTHON, ROOT, fast_env, referenced_outputs
 
 EXAMPLE_NAMES = [e.name for e in discover(EXAMPLES)]
 
@@ -37,7 +38,7 @@ def test_example(name, build):
         assert len(lines) >= 3 and set(lines[1]) <= set("|-: "), table.name
     if refs["values"]:
         values = {}
-        for filename in ("values.json", "timings.json"):
+        for filename in (VALUES, TIMINGS):
             if (folder / filename).is_file():
                 values.update(json.loads((folder / filename).read_text()))
         missing = refs["values"] - set(values)
@@ -47,7 +48,7 @@ def test_example(name, build):
 def test_mlp_learns_in_fast_mode(build):
     """Both MLPs beat chance (10%) even after the fast run's few steps."""
     folder = build.outputs("mlp_batchnorm")
-    values = json.loads((folder / "values.json").read_text())
+    values = json.loads((folder / VALUES).read_text())
     for key in ("accuracy_bn", "accuracy_plain"):
         assert float(values[key].rstrip("%")) > 20, values
     assert values["steps"] == "60"
@@ -57,10 +58,12 @@ def test_mlp_learns_in_fast_mode(build):
 
 
 @pytest.mark.parametrize("variable, value", [
-    ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_JOBS", "0"),
+    ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"),
     ("DOCS_OUTPUT_DIR", "/etc/hostname"), ("DOCS_DATA_DIR", "/etc/hostname"),
 ])
 def test_bad_setting_stops_an_example_in_one_line(variable, value, tmp_path):
+    """The variables an example reads (the build's own, such as DOCS_JOBS,
+    mean nothing to it: snippets/support/settings.py)."""
     env = fast_env(DOCS_OUTPUT_DIR=str(tmp_path))
     env[variable] = value
     result = subprocess.run(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, fast_env
+from testkit import PYTHON, fast_env
 
 SLOW = """\
 # %% [markdown]
@@ -87,7 +87,7 @@ def slow_project(tiny, tmp_path_factory):
     return tiny, tmp_path_factory.mktemp("flags")
 
 
-# --- a failing example, a failed build -------------------------------------
+# --- a failing example, a failed build ---------------------------------------
 
 def test_a_failed_build_keeps_the_last_good_site(tiny):
     result, site = tiny()
@@ -159,7 +159,7 @@ def test_sigkill_of_the_build_leaves_no_kernel_behind(slow_project):
         ["slow", "tiny"]
 
 
-# --- a damaged cache ------------------------------------------------------------
+# --- a damaged cache ---------------------------------------------------------
 
 def record(root, name="tiny"):
     path = root / f".cache/examples/fast/records/{name}.json"
@@ -207,7 +207,7 @@ def test_a_damaged_cache_is_noticed_and_healed(tiny):
             and "42" in html, case
 
 
-# --- data, DOCS_EXECUTE=false -----------------------------------------------------
+# --- data, DOCS_EXECUTE=false ------------------------------------------------
 
 def test_changed_data_reruns_the_examples_that_read_it(tiny, tmp_path):
     data = tmp_path / "labels.txt"
@@ -251,7 +251,7 @@ def test_serving_stale_results_is_loud(tiny):
     assert "Out-of-date results of tiny" in html
 
 
-# --- two builds at once -----------------------------------------------------------
+# --- two builds at once ------------------------------------------------------
 
 def test_two_builds_at_once_in_one_checkout(slow_project):
     tiny, flags = slow_project
@@ -275,7 +275,7 @@ def test_two_builds_at_once_in_one_checkout(slow_project):
     assert data["files"] and len(entries(tiny.root)) == 2
 
 
-# --- writes outside the output folder ------------------------------------------------
+# --- writes outside the output folder ----------------------------------------
 
 def test_writes_outside_the_output_folder_are_reported(tiny, tmp_path):
     stray = tmp_path / "stray-outside.txt"
@@ -291,7 +291,7 @@ def test_writes_outside_the_output_folder_are_reported(tiny, tmp_path):
     (tiny.root / "docs" / "stray.md").unlink()
 
 
-# --- offline, determinism -------------------------------------------------------------
+# --- offline, determinism ----------------------------------------------------
 
 def test_the_build_runs_without_any_network(tiny):
     probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
@@ -325,7 +325,7 @@ def test_two_clean_builds_are_identical(tiny):
     assert runs[0] == runs[1]
 
 
-# --- a forgiving serve ------------------------------------------------------------
+# --- a forgiving serve -------------------------------------------------------
 
 def free_port():
     import socket

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import PYTHON, ROOT, site_preload
 from docs_plugin import kernel
+from testkit import PYTHON, ROOT, site_preload
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="warm kernels need Linux")

@@ -12,11 +12,14 @@ from torch.fx.experimental.optimization import fuse as fx_fuse
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.optim.swa_utils import AveragedModel, update_bn
 
-from snippets.layers.inference import (fold_conv_bn, fold_model,
-                                freeze_batchnorm_statistics,
-                                unfreeze_batchnorm_statistics)
 from snippets.experiments.models import mlp, small_cnn
-from conftest import EXAMPLES
+from snippets.layers.inference import (
+    fold_conv_bn,
+    fold_model,
+    freeze_batchnorm_statistics,
+    unfreeze_batchnorm_statistics,
+)
+from testkit import EXAMPLES
 
 C = 4
 

@@ -4,13 +4,7 @@ pages show (the ``model`` section of examples/mlp_batchnorm.py)."""
 import torch
 from torch import nn
 
-from conftest import EXAMPLES
-
-
-def section(path, name):
-    text = path.read_text()
-    start = text.index(f"# --8<-- [start:{name}]")
-    return text[start:text.index(f"# --8<-- [end:{name}]")]
+from testkit import EXAMPLES, section
 
 
 def make_mlp():

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conftest import PYTHON, ROOT, fast_env
 from snippets.support.report import Report
+from testkit import PYTHON, ROOT, fast_env
 
 TRAIN_A_LITTLE = """
 import torch

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from testkit import ROOT
 
 
 def test_workflows_have_no_zizmor_findings():

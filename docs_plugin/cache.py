@@ -1,0 +1,270 @@
+"""The cache of example results; nothing damaged is ever served.
+
+For each example the cache keeps, under ``<cache>/<mode>/``::
+
+    entries/<name>.<id>/outputs/           what the example wrote
+    entries/<name>.<id>/gallery/<name>.ipynb
+                                           the executed notebook, its own
+                                           cells only (its gallery page)
+    entries/<name>.<id>/download.ipynb     the self-contained notebook that
+    entries/<name>.<id>/download.py        ran, as readers download it
+    records/<name>.json                    the record: key, seconds,
+                                           a hash of every file above, and
+                                           of every data file it read
+    times.json                             the last measured time of each
+                                           example (for scheduling)
+
+A record is written last, atomically, and names its entry, so a run that
+was interrupted or failed leaves no record and is never served; the next
+build runs it again. Before serving an entry the runner checks every hash
+in its record (``check``): a truncated figure or a hand-edited table
+re-runs the example, with a message saying so.
+
+One build at a time uses a cache folder (``lock``); a second build waits
+for the first.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docs_plugin.examples import Example
+from docs_plugin.standalone import NOTEBOOK, SCRIPT
+
+RECORD_VERSION = 3
+
+
+@dataclass
+class Run:
+    """An example's result: fresh, or from the cache."""
+
+    example: Example
+    key: str
+    seconds: float
+    cached: bool
+    entry: Path  # the cache entry holding all of it
+    files: list[str] = field(default_factory=list)  # in outputs/
+    stale: str = ""  # why a served result is not current ("" if it is)
+
+    @property
+    def outputs(self) -> Path:
+        """The folder of what the example wrote."""
+        return self.entry / "outputs"
+
+    @property
+    def notebook(self) -> Path:
+        """The executed notebook its gallery page shows."""
+        return self.entry / "gallery" / f"{self.example.name}.ipynb"
+
+    @property
+    def download_notebook(self) -> Path:
+        return self.entry / NOTEBOOK
+
+    @property
+    def download_script(self) -> Path:
+        return self.entry / SCRIPT
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomically(path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new
+    file, never half of one (a crash leaves the old one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+class Damaged(Exception):
+    """A cache entry no longer holds what its record says it wrote."""
+
+
+class Cache:
+    """The cache folder of one mode, ``<cache_dir>/<fast|full>``."""
+
+    def __init__(self, cache_dir, fast):
+        self.base = Path(cache_dir).resolve() / ("fast" if fast else "full")
+        self._digests = {}  # (path, size, mtime) -> sha256, this process
+
+    def record_path(self, name) -> Path:
+        return self.base / "records" / f"{name}.json"
+
+    @contextmanager
+    def lock(self, log):
+        """Hold the cache for one build; a second build waits its turn."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        with open(self.base / "lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"another build is using {self.base}; waiting for it "
+                    "to finish")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def digest(self, path) -> str:
+        """Content digest, remembered by size and mtime within a build."""
+        stat = os.stat(path)
+        token = (str(path), stat.st_size, stat.st_mtime_ns)
+        if token not in self._digests:
+            self._digests[token] = file_digest(path)
+        return self._digests[token]
+
+    def read_record(self, name) -> dict | None:
+        """The record of ``name``, or None; a damaged record raises."""
+        path = self.record_path(name)
+        if not path.is_file():
+            return None
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            assert record["version"] == RECORD_VERSION
+            for part in ("files", "reads", "downloads"):
+                assert isinstance(record[part], dict)
+            record["key"], record["entry"], record["seconds"]
+            record["notebook"], record["source"]
+        except (ValueError, KeyError, AssertionError, TypeError) as error:
+            raise Damaged(f"its cache record {path} is unreadable "
+                          f"({type(error).__name__})") from None
+        return record
+
+    def check(self, example, record) -> Run:
+        """Raise ``Damaged`` unless every file the record lists is there
+        with the content it had; return the entry's Run otherwise."""
+        run = Run(example, record["key"], record["seconds"], True,
+                  self.base / "entries" / record["entry"],
+                  sorted(record["files"]))
+        expected = {f"outputs/{rel}": digest
+                    for rel, digest in record["files"].items()}
+        expected[run.notebook.relative_to(run.entry).as_posix()] = \
+            record["notebook"]
+        expected.update(record["downloads"])
+        for rel, digest in sorted(expected.items()):
+            path = run.entry / rel
+            shown = rel.removeprefix("outputs/")
+            if not path.is_file():
+                raise Damaged(f"{shown} is missing from its cache entry")
+            if self.digest(path) != digest:
+                raise Damaged(f"{shown} in its cache entry was changed "
+                              "after the example wrote it")
+        return run
+
+    def changed_reads(self, record) -> list[str]:
+        """The data files the example read that changed since."""
+        changed = []
+        for path, digest in sorted(record["reads"].items()):
+            try:
+                if self.digest(path) != digest:
+                    changed.append(path)
+            except OSError:
+                changed.append(path)
+        return changed
+
+    def times(self) -> dict[str, float]:
+        try:
+            times = json.loads((self.base / "times.json").read_text("utf-8"))
+            return {k: float(v) for k, v in times.items()}
+        except (OSError, ValueError, AttributeError, TypeError):
+            return {}
+
+    def save_time(self, name, seconds) -> None:
+        times = self.times()
+        times[name] = round(seconds, 3)
+        write_atomically(self.base / "times.json",
+                         json.dumps(times, indent=2, sort_keys=True) + "\n")
+
+    def new_entry(self, name) -> Path:
+        entry = self.base / "entries" / f"{name}.{secrets.token_hex(6)}"
+        for sub in ("outputs", "gallery", "work/cwd", "work/tmp"):
+            (entry / sub).mkdir(parents=True)
+        return entry
+
+    def _downloads(self, entry):
+        return {name: file_digest(entry / name) for name in (NOTEBOOK, SCRIPT)}
+
+    def commit(self, example, key, entry, seconds, reads, source) -> Run:
+        """Make ``entry`` the example's result: hash what it holds, write
+        the record (atomically, last), then drop the old entry.
+        ``source`` is the digest of the text its notebook was assembled
+        from (``standalone.source_digest``)."""
+        run = Run(example, key, seconds, False, entry)
+        files = {p.relative_to(run.outputs).as_posix(): file_digest(p)
+                 for p in sorted(run.outputs.rglob("*")) if p.is_file()}
+        run.files = sorted(files)
+        try:
+            old = self.read_record(example.name)
+        except Damaged:
+            old = None
+        record = {"version": RECORD_VERSION, "key": key,
+                  "entry": entry.name, "seconds": round(seconds, 3),
+                  "files": files, "notebook": file_digest(run.notebook),
+                  "downloads": self._downloads(entry), "source": source,
+                  "reads": {p: file_digest(p) for p in sorted(reads)
+                            if os.path.isfile(p)}}
+        write_atomically(self.record_path(example.name),
+                         json.dumps(record, indent=2) + "\n")
+        self.save_time(example.name, seconds)
+        if old and old["entry"] != entry.name:
+            shutil.rmtree(self.base / "entries" / old["entry"],
+                          ignore_errors=True)
+        return run
+
+    def refresh_downloads(self, run, record, write, source) -> None:
+        """Replace the downloads of a current entry whose helpers' text
+        changed in comments or docstrings only (the key leaves those out):
+        ``write(folder)`` writes the new ones; the record follows."""
+        fresh = run.entry / f".downloads.{secrets.token_hex(4)}.tmp"
+        fresh.mkdir()
+        try:
+            write(fresh)
+            for name in (NOTEBOOK, SCRIPT):
+                os.replace(fresh / name, run.entry / name)
+        finally:
+            shutil.rmtree(fresh, ignore_errors=True)
+        record = dict(record, downloads=self._downloads(run.entry),
+                      source=source)
+        write_atomically(self.record_path(run.example.name),
+                         json.dumps(record, indent=2) + "\n")
+
+    def clean(self, names) -> None:
+        """Remove entries no record names (left by an interrupted or
+        failed run) and records of examples that no longer exist."""
+        entries = self.base / "entries"
+        keep = set()
+        for path in sorted((self.base / "records").glob("*.json")):
+            if path.stem not in names:
+                path.unlink()
+                continue
+            try:
+                record = self.read_record(path.stem)
+                keep.add(record["entry"])
+            except Damaged:
+                pass
+        if entries.is_dir():
+            for entry in entries.iterdir():
+                if entry.name not in keep:
+                    shutil.rmtree(entry, ignore_errors=True)
+        for stray in self.base.glob("**/.*.tmp"):
+            if stray.is_dir():
+                shutil.rmtree(stray, ignore_errors=True)
+            else:
+                stray.unlink(missing_ok=True)

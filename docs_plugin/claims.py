@@ -1,0 +1,169 @@
+"""Claims: sentences whose truth depends on a run.
+
+A page ends such a sentence with ``{{ claim <example>.<name> }}``; the
+example records its verdict and evidence (``Report.claim``). Here the
+build collects every stated claim with its sentence (``collect``), refuses
+a claim stated but never evaluated or evaluated but stated nowhere, fails
+a full-size build on a claim that does not hold, renders each mark
+(``mark``) and writes the *Claims checked* page (``page``).
+"""
+
+import logging
+import posixpath
+import re
+
+from mkdocs.exceptions import PluginError
+
+from docs_plugin import syntax
+from docs_plugin.gallery import nav_pages, page_url
+
+PAGE = "claims.md"
+log = logging.getLogger("mkdocs.plugins.examples")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`*$\[])")
+
+
+def anchor(example: str, name: str) -> str:
+    return f"claim-{example}-{name}".replace("_", "-")
+
+
+def evidence_text(evidence) -> str:
+    """``[[label, value], ...]`` as ``label: value; label: value``."""
+    return "; ".join(f"{label}: {value}" for label, value in evidence)
+
+
+def sentence_of(markdown: str, line: int, marker: str) -> str:
+    r"""The sentence that ``marker`` (on ``line``, 1-based) closes: its
+    paragraph, joined into one line, cut at sentence ends.
+
+    >>> text = "# T\n\nFirst one. The second\nholds {{ claim a.b }}. Third."
+    >>> sentence_of(text, 4, "{{ claim a.b }}")
+    'The second holds.'
+    """
+    lines = markdown.split("\n")
+    start = end = line - 1
+    while start > 0 and lines[start - 1].strip() and not lines[
+            start - 1].lstrip().startswith(("#", "!!!", "???", "|", "```")):
+        start -= 1
+    while end + 1 < len(lines) and lines[end + 1].strip():
+        end += 1
+    paragraph = " ".join(re.sub(r"^\s*(?:[-*+]|\d+\.)\s+", "", text).strip()
+                         for text in lines[start:end + 1])
+    before, _, _ = paragraph.partition(marker)
+    # the sentence is what follows the last sentence end before the marker,
+    # up to the marker (its full stop comes right after the marker)
+    pieces = SENTENCE_END.split(before)
+    sentence = pieces[-1].strip()
+    after = paragraph[len(before) + len(marker):]
+    stop = re.match(r"[.!?:;,)]*", after).group(0)
+    sentence = syntax.CLAIM.sub("", sentence)
+    return (sentence + stop).strip()
+
+
+def collect(state, files, substitute) -> list[dict]:
+    """Every ``{{ claim example.name }}`` on the pages, with the sentence
+    it marks (its values filled in by ``substitute(markdown, where,
+    placeholders)``). A claim a page states that no example evaluated, or
+    one an example evaluated that no page states, is an error; in a
+    full-size build so is a stated claim that does not hold."""
+    stated, problems = [], []
+    for file in files.documentation_pages():
+        if not file.src_uri.endswith(".md") or file.generated_by:
+            continue
+        markdown, where = file.content_string, file.src_uri
+        try:
+            found = syntax.placeholders(markdown, where)
+        except syntax.SyntaxProblem as error:
+            raise PluginError(str(error)) from None
+        text = substitute(markdown, where, found)
+        for placeholder in found:
+            if placeholder.kind != "claim" or \
+                    placeholder.example in state.failures:
+                continue  # serving: its page shows the failure instead
+            example, name = placeholder.example, placeholder.key
+            claim = state.claims.get(example, {}).get(name)
+            if claim is None:
+                known = ", ".join(sorted(state.claims.get(example, {})))
+                problems.append(
+                    f"{where}:{placeholder.line}: claim {example}.{name} "
+                    f"is never evaluated (claims of {example}: "
+                    f"{known or 'none'})")
+                continue
+            stated.append({
+                "page": file, "line": placeholder.line, "example": example,
+                "name": name, "sentence": sentence_of(
+                    text, placeholder.line, placeholder.text), **claim})
+    used = {(c["example"], c["name"]) for c in stated}
+    for example, claims in sorted(state.claims.items()):
+        problems += [f"claim {example}.{name} is evaluated but no page "
+                     "states it" for name in sorted(claims)
+                     if (example, name) not in used]
+    if problems:
+        raise PluginError("\n".join(problems))
+    for claim in (c for c in stated if not c["holds"]):
+        message = (f"{claim['page'].src_uri}:{claim['line']}: claim "
+                   f"{claim['example']}.{claim['name']} does not hold: "
+                   f"\"{claim['sentence']}\" (example {claim['example']}:"
+                   f" {evidence_text(claim['evidence'])})")
+        if state.settings.fast:
+            log.info(f"{message} [fast mode: reported, not enforced]")
+        else:
+            raise PluginError(message)
+    return stated
+
+
+def mark(state, placeholder, page_uri) -> str:
+    """The Markdown of a claim's mark on page ``page_uri``: a check or a
+    cross linking to its row on the claims page."""
+    claim = state.claims[placeholder.example][placeholder.key]
+    to_claims = posixpath.relpath(PAGE, posixpath.dirname(page_uri) or ".")
+    target = anchor(placeholder.example, placeholder.key)
+    held = claim["holds"]
+    title = (f"Claim {placeholder.example}.{placeholder.key} "
+             f"{'held' if held else 'did NOT hold'} in this build: "
+             f"{evidence_text(claim['evidence'])}")
+    title = title.replace("\\", "/").replace('"', "'")
+    return (f'[{"✓" if held else "✗"}]({to_claims}#{target} "{title}")'
+            f'{{ .claim .claim-{"held" if held else "failed"} }}')
+
+
+def page(state, nav) -> str:
+    """The *Claims checked* page: every stated claim, by page."""
+    held = sum(c["holds"] for c in state.stated)
+    mode = ("fast mode (`DOCS_FAST=1`): claims are evaluated and "
+            "reported, not enforced, and the small runs need not bear "
+            "them out" if state.settings.fast else
+            "full size: a claim that does not hold fails the build")
+    lines = [
+        "---", "hide:", "  - toc", "---", "",
+        "# Claims checked", "",
+        "Every sentence on this site whose truth depends on a run ends "
+        "with a mark that links here. The example named next to it "
+        "decides, from its own numbers, whether the sentence holds, "
+        "and records the numbers it decided on. This site was built in "
+        f"{mode}.", "",
+        f"**{held} of {len(state.stated)} claims held in this build.**",
+        "", "Comparisons across seeds follow one procedure, described "
+        "in `snippets/support/compare.py`: a variant is *better* or "
+        "*worse* only when every seed of it beats, or loses to, every "
+        "seed of the other; otherwise the difference is *within "
+        "seed-to-seed noise*.", ""]
+    titles = {path: title for title, path in nav_pages(nav)}
+    by_page = {}
+    for claim in state.stated:
+        by_page.setdefault(claim["page"].src_uri, []).append(claim)
+    for uri, claims in by_page.items():
+        lines += [f"## {titles.get(uri, uri)}", "",
+                  "| | Sentence | Checked by | Evidence |",
+                  "| --- | --- | --- | --- |"]
+        lines += [_row(c, uri) for c in claims] + [""]
+    return "\n".join(lines)
+
+
+def _row(claim, uri):
+    example, name = claim["example"], claim["name"]
+    sentence = claim["sentence"].replace("|", "\\|")
+    evidence = evidence_text(claim["evidence"]).replace("|", "\\|")
+    return (f"| {'✓' if claim['holds'] else '✗'} | {sentence} "
+            f"([{uri}]({uri})) | `{example}.{name}`"
+            f"{{ #{anchor(example, name)} }} in "
+            f"[{example}]({page_url(example)}) | {evidence} |")

@@ -1,0 +1,105 @@
+"""The plugin's options (``plugins: - examples:`` in ``mkdocs.yml``), their
+checks, and the wiring into MkDocs and the other plugins: where tables are
+included from, where mkdocs-jupyter caches, which folders ``serve``
+watches. ``start`` makes the build's state from them.
+"""
+
+import importlib.util
+
+from mkdocs.config import config_options as opt
+from mkdocs.config.base import Config
+from mkdocs.exceptions import PluginError
+
+from docs_plugin import settings
+from docs_plugin.examples import ExampleError, discover
+from docs_plugin.imports import local_imports
+from docs_plugin.runner import Runner
+from docs_plugin.state import BuildState
+
+
+class ExamplesConfig(Config):
+    examples_dir = opt.Type(str, default="examples")
+    cache_dir = opt.Type(str, default=".cache/examples")
+    execute = opt.Type(bool, default=True)
+    cell_timeout = opt.Type(int, default=900)
+    katex_dir = opt.Type(str, default="node_modules/katex/dist")
+    # With no measured times (a cold cache), examples importing one of
+    # these (directly or not) are taken to be the long ones: they start
+    # first, so that no long example starts last.
+    slow_imports = opt.Type(list, default=[])
+    # With no measured times, these examples (name patterns) start first,
+    # in this order: the longest ones at full size.
+    start_first = opt.Type(list, default=[])
+    # Modules every example's kernel would import: imported once per build
+    # by the process the kernels fork from (docs_plugin/forkserver.py).
+    preload = opt.Type(list, default=[])
+    # "Open in Colab" links (when repo_url is a GitHub repository) open the
+    # notebooks from this branch, which the Pages workflow publishes.
+    colab_branch = opt.Type(str, default="notebooks")
+
+
+def start(options, config, root, log) -> BuildState:
+    """The build's state: settings read, examples found, options checked,
+    the runner made and the other plugins wired to its cache."""
+    try:
+        chosen = settings.Settings.from_env()
+    except settings.SettingError as error:
+        raise PluginError(str(error)) from None
+    examples_dir = root / options.examples_dir
+    try:
+        examples = discover(examples_dir)
+    except ExampleError as error:
+        raise PluginError(str(error)) from None
+    _check(options, chosen, [e.name for e in examples])
+    cache_dir = chosen.cache_dir or root / options.cache_dir
+    runner = Runner(
+        root, cache_dir, chosen.fast, options.cell_timeout, log=log.info,
+        warn=log.warning, slow_imports=options.slow_imports,
+        start_first=options.start_first, preload=options.preload,
+        data_dir=chosen.data_dir or root / "data")
+    _wire(config, runner, examples, [root, examples_dir])
+    return BuildState(root, options, chosen, examples, runner)
+
+
+def _check(options, chosen, names):
+    """Every pattern matches an example; every preload module exists."""
+    for variable, patterns in (("DOCS_ONLY", chosen.only),
+                               ("DOCS_RERUN", chosen.rerun)):
+        for pattern in patterns:
+            if not any(settings.matches(n, [pattern]) for n in names):
+                raise PluginError(f"{variable}={pattern!r} matches no "
+                                  f"example in {options.examples_dir}/")
+    for pattern in options.start_first:
+        if not any(settings.matches(n, [pattern]) for n in names):
+            raise PluginError(f"start_first in mkdocs.yml: {pattern!r} "
+                              "matches no example (renamed? removed?)")
+    for module in options.preload:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:
+            found = False
+        if not found:
+            raise PluginError(f"preload in mkdocs.yml: no module "
+                              f"{module!r} in this environment")
+
+
+def _wire(config, runner, examples, search_paths):
+    # Tables are included with pymdownx.snippets from the cache entries
+    # (see pages.py).
+    snippets = config.mdx_configs.setdefault("pymdownx.snippets", {})
+    bases = snippets.get("base_path", ["."])
+    bases = [bases] if isinstance(bases, str) else list(bases)
+    snippets["base_path"] = bases + [str(runner.base / "entries")]
+    # mkdocs-jupyter caches rendered notebooks; keep that with ours, per
+    # mode, not in the checkout's .cache/.
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is not None:
+        jupyter.config["cache_dir"] = str(runner.base / "rendered")
+    # Watch the examples and every local file they import.
+    watched = {search_paths[-1]}
+    for example in examples:
+        watched.update(p.parent for p in local_imports(example.path,
+                                                       search_paths))
+    for folder in sorted(str(f) for f in watched):
+        if folder not in config.watch:
+            config.watch.append(folder)

@@ -1,0 +1,95 @@
+"""The examples of ``examples/`` and what is known of each without
+running it: its name, title and summary (from its first markdown cell),
+and whether it measures time (then it runs alone)."""
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from docs_plugin.imports import parse
+
+
+class ExampleError(Exception):
+    """An example failed or is malformed; the message says which one,
+    where and why."""
+
+    def __init__(self, message, example=None, notebook=None):
+        super().__init__(message)
+        self.example = example
+        self.notebook = notebook  # executed up to the failure, if any
+
+
+@dataclass
+class Example:
+    """One example script."""
+
+    path: Path
+    name: str = ""
+    title: str = ""
+    summary: str = ""
+    measures_time: bool = False
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        self.name = self.name or self.path.stem
+        if not self.title:
+            self.title, self.summary = read_title(self.path)
+        self.measures_time = self.measures_time or measures_time(self.path)
+
+
+def read_title(path: Path) -> tuple[str, str]:
+    """Title and one-paragraph summary from the first markdown cell.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "demo.py"
+    >>> _ = p.write_text('# %% [markdown]\\n# # A title\\n#\\n# Some words\\n'
+    ...                  '# more words.\\n#\\n# Later text.\\n')
+    >>> read_title(p)
+    ('A title', 'Some words more words.')
+    """
+    title, summary, lines = "", [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# %%") and lines:
+            break
+        if line.startswith("# %%"):
+            continue
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].strip())
+    for text in lines:
+        if text.startswith("# ") and not title:
+            title = text[2:].strip()
+        elif title and text:
+            summary.append(text)
+        elif title and summary:
+            break
+    if not title:
+        raise ExampleError(
+            f"{path}: an example must start with a markdown cell whose first "
+            "line is its title ('# %% [markdown]' then '# # Title')")
+    return title, " ".join(summary)
+
+
+def measures_time(path: Path) -> bool:
+    """Whether the example records wall-clock timings (``Report.timings``):
+    such an example runs alone, so no other example disturbs its clock.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "demo.py"
+    >>> _ = p.write_text("report.timings(seconds=1.0)\\n")
+    >>> measures_time(p)
+    True
+    >>> _ = p.write_text("report.values(timings=1)  # .timings( in text\\n")
+    >>> measures_time(p)
+    False
+    """
+    tree = parse(path)
+    return any(isinstance(node, ast.Call)
+               and isinstance(node.func, ast.Attribute)
+               and node.func.attr == "timings" for node in ast.walk(tree))
+
+
+def discover(examples_dir) -> list[Example]:
+    """Every example in ``examples_dir`` (``*.py`` not starting with _)."""
+    paths = sorted(Path(examples_dir).glob("*.py"))
+    return [Example(p) for p in paths if not p.name.startswith("_")]

@@ -1,0 +1,177 @@
+"""The pages' own syntax, rewritten into Markdown for each page: values
+filled in, included tables pointed at the cache entry that holds them,
+claim marks, the "Examples on this page" cards at the end, and (serving)
+cards for failed or out-of-date examples.
+"""
+
+import html
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+
+from docs_plugin import claims, gallery, syntax
+
+# Characters that would make a value Markdown instead of text.
+ACTIVE = set("*|<>[]`")
+
+
+def shows_as_text(value: str) -> bool:
+    """Whether a page can show ``value`` (a string from values.json) as it
+    is: no character Markdown or HTML would act on, and not empty, NaN,
+    None or infinite.
+
+    >>> [shows_as_text(v) for v in ["0.25", "12%", "x*y", "a|b", "nan", ""]]
+    [True, True, False, False, False, False]
+    """
+    return not (ACTIVE & set(value) or value.strip() in (
+        "", "nan", "NaN", "None", "inf", "-inf"))
+
+
+def rewrite(state, markdown, page, config) -> str:
+    """A page's Markdown with its syntax replaced (see module doc)."""
+    where = page.file.src_path
+    try:
+        found = syntax.placeholders(markdown, where)
+    except syntax.SyntaxProblem as error:
+        raise PluginError(str(error)) from None
+    used = syntax.examples_used(markdown, state.by_name, where)
+    failed = [name for name in used if name in state.failures]
+    stale = [name for name in used
+             if name in state.runs and state.runs[name].stale]
+    if failed:
+        markdown = _without_failed(markdown, failed)
+        found = syntax.placeholders(markdown, where)
+    markdown = _point_includes_at_entries(state, markdown, where, config)
+    markdown = substitute_values(state, markdown, where, found)
+    markdown = _cards(state, failed, stale) + markdown
+    markdown += gallery.mini_gallery(state, page)
+    for placeholder in found:
+        if placeholder.kind == "claim":
+            markdown = markdown.replace(
+                placeholder.text,
+                claims.mark(state, placeholder, page.file.src_uri), 1)
+    return markdown
+
+
+def _without_failed(markdown, failed):
+    """Serving: a failed example's figures, tables, numbers and claims
+    replaced by a short note (its card, at the top, says why)."""
+    lines = markdown.split("\n")
+    for include in syntax.includes(markdown):
+        name = include.path.partition("/")[0]
+        if name in failed:
+            lines[include.line - 1] = (
+                f"{include.indent}*(table {include.path} missing: "
+                f"example {name} failed, see above)*")
+    markdown = "\n".join(lines)
+    for name in failed:
+        markdown = syntax.without_example(
+            markdown, name,
+            f"*(figure missing: example {name} failed, see above)*",
+            "**⚠**")
+    return markdown
+
+
+def _cards(state, failed, stale):
+    """Admonitions at the top of a page: failed examples (serving) and
+    out-of-date results (DOCS_EXECUTE=false or DOCS_ONLY)."""
+    cards = []
+    for name in failed:
+        message = str(state.failures[name])
+        cards += [f'!!! failure "Example {name} failed"',
+                  "",
+                  f"    The figures, tables and numbers of `{name}` on "
+                  "this page are missing until it runs again. What it "
+                  "reported:",
+                  "",
+                  '    <pre class="example-error">'
+                  + html.escape(message).replace("\n", "&#10;")
+                  + "</pre>", ""]
+    for name in stale:
+        cards += [f'!!! warning "Out-of-date results of {name}"', "",
+                  f"    This page shows the last results of `{name}`, "
+                  f"but {state.runs[name].stale}: it was not run again "
+                  "because `DOCS_EXECUTE` or `DOCS_ONLY` said not to.",
+                  ""]
+    return "\n".join(cards) + ("\n" if cards else "")
+
+
+def substitute_values(state, markdown, where, found) -> str:
+    """``markdown`` with every ``{{ example.key }}`` of ``found`` replaced
+    by its value (claims are left as they are)."""
+    lines = markdown.split("\n")
+    for placeholder in found:
+        if placeholder.kind != "value":
+            continue
+        line = lines[placeholder.line - 1]
+        if placeholder.example in state.failures:
+            lines[placeholder.line - 1] = line.replace(
+                placeholder.text, "**⚠**", 1)
+            continue
+        value = _value(state, placeholder, where)
+        at_start = line.lstrip().startswith(placeholder.text)
+        line = line.replace(placeholder.text, value, 1)
+        if at_start and value[:1].isdigit():
+            # "32. Next" at a line start must not become a list item
+            indent = len(line) - len(line.lstrip())
+            digits = len(value) - len(value.lstrip("0123456789"))
+            rest = line[indent + digits:]
+            if rest[:1] in (".", ")"):
+                line = line[:indent + digits] + "\\" + rest
+        lines[placeholder.line - 1] = line
+    return "\n".join(lines)
+
+
+def _value(state, placeholder, where):
+    example, key = placeholder.example, placeholder.key
+    try:
+        value = state.values[example][key]
+    except KeyError:
+        known = ", ".join(sorted(state.values.get(example, {}))) or "none"
+        raise PluginError(
+            f"{where}:{placeholder.line}: no value {example}.{key} "
+            f"(values of {example}: {known})") from None
+    if not shows_as_text(value):
+        raise PluginError(
+            f"{where}:{placeholder.line}: value {example}.{key} is "
+            f"{value!r}, which a page cannot show as text")
+    return value
+
+
+def _point_includes_at_entries(state, markdown, where, config):
+    """Check every include (pymdownx would only raise a bare traceback)
+    and point the ones of generated tables at the cache entry that holds
+    them."""
+    bases = config.mdx_configs["pymdownx.snippets"]["base_path"]
+    lines = markdown.split("\n")
+    for include in syntax.includes(markdown):
+        at = f"{where}:{include.line}"
+        first, _, rest = include.path.partition("/")
+        if first in state.runs and rest:
+            run = state.runs[first]
+            if not (run.outputs / rest).is_file():
+                raise PluginError(
+                    f"{at}: included file {include.path} not found: "
+                    f"example {first} did not write {rest}")
+            new = f"{run.entry.name}/outputs/{rest}"
+            lines[include.line - 1] = lines[include.line - 1].replace(
+                include.path, new, 1)
+            continue
+        _check_source_include(include, bases, at)
+    return "\n".join(lines)
+
+
+def _check_source_include(include, bases, at):
+    found = [b for b in bases if (Path(b) / include.path).is_file()]
+    if not found:
+        raise PluginError(f"{at}: included file {include.path} not found")
+    if include.section:
+        source = (Path(found[0]) / include.path).read_text(
+            encoding="utf-8")
+        try:
+            known = syntax.sections(source, include.path)
+        except syntax.SyntaxProblem as error:
+            raise PluginError(f"{at}: {error}") from None
+        if include.section not in known:
+            raise PluginError(f"{at}: section '{include.section}' "
+                              f"not found in {include.path}")

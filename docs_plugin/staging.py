@@ -1,0 +1,74 @@
+"""Where the site is written, and when it is published.
+
+``mkdocs build`` writes the site into a fresh folder beside the real one
+and swaps it in only when the build succeeded, with no warning under
+``strict``: a failed build leaves the last good site as it was.
+``mkdocs serve`` is forgiving instead: a failing example or a broken link
+shows on its page and in the log, and the server keeps serving (with
+``strict: true`` mkdocs would stop answering until the error is fixed).
+"""
+
+import logging
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from mkdocs.utils import CountHandler
+
+
+class _Count(logging.Handler):
+    """Counts warnings and errors, as mkdocs does for --strict."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += 1
+
+
+class Staging:
+    """The site folder of one build (see module doc)."""
+
+    def __init__(self, config, serving: bool):
+        self.serving = serving
+        logger = logging.getLogger("mkdocs")
+        if serving:
+            # mkdocs counts warnings for strict mode with a handler it
+            # attached before this event; detach it.
+            config.strict = False
+            for handler in list(logger.handlers):
+                if isinstance(handler, CountHandler):
+                    logger.removeHandler(handler)
+            return
+        self.warnings = _Count()
+        logger.addHandler(self.warnings)
+        self.site_dir = Path(config.site_dir).resolve()
+        self.folder = self.site_dir.with_name(
+            f".{self.site_dir.name}.building-{secrets.token_hex(4)}")
+        config.site_dir = str(self.folder)
+
+    def publish(self, config) -> None:
+        """Swap the staged site in, unless a strict build had warnings
+        (mkdocs aborts it after this event: it must not be published)."""
+        if self.serving:
+            return
+        logging.getLogger("mkdocs").removeHandler(self.warnings)
+        if config.strict and self.warnings.count:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return
+        if self.folder.is_dir():
+            old = self.site_dir.with_name(
+                f".{self.site_dir.name}.old-{secrets.token_hex(4)}")
+            if self.site_dir.exists():
+                os.replace(self.site_dir, old)
+            os.replace(self.folder, self.site_dir)
+            shutil.rmtree(old, ignore_errors=True)
+            config.site_dir = str(self.site_dir)
+
+    def discard(self) -> None:
+        """A failed build: drop the staged site."""
+        if not self.serving:
+            logging.getLogger("mkdocs").removeHandler(self.warnings)
+            shutil.rmtree(self.folder, ignore_errors=True)
