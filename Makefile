@@ -1,6 +1,9 @@
 # The two commands in the README:
-#   make serve   set up everything, then serve the site at http://127.0.0.1:8000
-#   make test    set up everything, then run the whole test suite
+#   make serve   set up, then serve the site at http://127.0.0.1:8000
+#   make test    set up, then lint and run the whole test suite (CI)
+# and, while working:
+#   make quick   lint and run every test that needs no build of the site
+#   make lint    ruff only
 # Set-up is idempotent and skips what is already done.
 
 PYTHON ?= python3
@@ -15,7 +18,7 @@ OFFLINE := $(shell unshare -n ip link set lo up 2>/dev/null && \
              echo "TESTS_OFFLINE=1 unshare -n -- sh -c 'ip link set lo up \
              && exec \"\$$@\"' offline")
 
-.PHONY: serve build test setup setup-build data browser
+.PHONY: serve build test quick lint setup setup-build data browser
 
 serve: setup-build
 	$(BIN)/mkdocs serve
@@ -23,8 +26,15 @@ serve: setup-build
 build: setup-build
 	$(BIN)/mkdocs build
 
-test: setup
+test: setup lint
 	$(OFFLINE) $(BIN)/python -m pytest
+
+# Tests marked `site` use the real site's build (tests/conftest.py).
+quick: setup lint
+	$(OFFLINE) $(BIN)/python -m pytest -m "not site"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
 
 # Building needs the data, Python packages and KaTeX; the tests also need a
 # browser.
@@ -47,9 +57,9 @@ browser:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
-# uv installs the pinned packages (5 GB) in about 30 s here, pip in 65-75 s;
-# should uv fail, pip does it. Neither compiles them here: compileall uses
-# every core (pip compiles one file at a time). Like pip, it skips the few
+# uv installs the pinned packages (5 GB), faster than pip; should uv fail,
+# pip does it. Neither compiles them here: compileall uses every core (pip
+# compiles one file at a time). Like pip, it skips the few
 # files this Python cannot compile (torch ships test helpers written for
 # Python 3.12).
 UV := uv==0.13.9
