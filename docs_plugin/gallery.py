@@ -24,7 +24,8 @@ def page_url(name: str) -> str:
     return f"gallery/{name}.ipynb"
 
 
-def nav_with_gallery(nav, docs_dir, examples, code_dir):
+def nav_with_gallery(nav, docs_dir, examples,
+                     code_dir) -> tuple[list, list]:
     """``(nav, sections)``: the nav with its gallery entry expanded (the
     index, then one section per page with the examples that page uses
     first), and those sections, ``[(title, page, [examples])]``."""
@@ -40,7 +41,7 @@ def nav_with_gallery(nav, docs_dir, examples, code_dir):
     return out, sections
 
 
-def nav_pages(nav):
+def nav_pages(nav) -> list[tuple[str, str]]:
     """``[(title, path)]`` of every page in the navigation, in order."""
     pages = []
     for item in nav or []:

@@ -19,7 +19,8 @@ STYLE = re.compile(r'<style type="text/css">.*?</style>', re.S)
 NOTEBOOK_CSS = "assets/notebook.css"
 
 
-def colab_url(repo_url, branch, name):
+def colab_url(repo_url: str | None, branch: str,
+              name: str) -> str | None:
     """Where Colab opens notebook ``name`` (None without a GitHub repo).
 
     >>> colab_url("https://github.com/me/bn/", "notebooks", "mlp")

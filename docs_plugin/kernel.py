@@ -36,7 +36,7 @@ KERNEL_ENV = {
 PER_KERNEL = ("DOCS_OUTPUT_DIR", "DOCS_READS_FILE", "TMPDIR")
 
 
-def compile_cache():
+def compile_cache() -> str:
     """A value for TORCHINDUCTOR_CACHE_DIR, the same for every kernel.
     Importing torch._dynamo (torch.optim does, when the first optimizer is
     made) sets that variable to a folder in $TMPDIR if it is unset, and
@@ -52,7 +52,8 @@ def compile_cache():
                                         f"torchinductor_{user}"))
 
 
-def warm_kernels(fast, threads, pythonpath, data_dir=None, preload=()):
+def warm_kernels(fast, threads, pythonpath, data_dir=None,
+                 preload=()) -> forkserver.Server:
     """A ``forkserver.Server`` for the kernels that ``kernel_env`` with
     these settings describes, importing ``preload`` once for all."""
     env = kernel_env(fast, threads, "", "", "", pythonpath, data_dir)
@@ -62,7 +63,7 @@ def warm_kernels(fast, threads, pythonpath, data_dir=None, preload=()):
 
 
 def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
-               data_dir=None):
+               data_dir=None) -> dict[str, str]:
     """The environment variables of one example's kernel.
 
     ``threads`` limits torch's intra-op threads (None: as many as torch
@@ -112,7 +113,7 @@ del _watch
 """
 
 
-def watch_writes(allowed, log):
+def watch_writes(allowed, log) -> str:
     """Code for ``exec_lines`` that makes the kernel note, in ``log``, every
     file it opens for writing outside ``allowed`` folders (Python-level
     writes only)."""
@@ -161,7 +162,7 @@ del _BundleOnly
 """
 
 
-def bundle_only(root):
+def bundle_only(root) -> str:
     """Code for ``exec_lines``: importing a module of the project at
     ``root`` from disk fails, saying why (installed packages, even in a
     virtual environment inside ``root``, are fine)."""
@@ -169,13 +170,13 @@ def bundle_only(root):
     return _BUNDLE_ONLY.format(root=str(root), installed=installed)
 
 
-def exec_lines(*codes):
+def exec_lines(*codes: str) -> list[str]:
     """Kernel arguments that run ``codes`` before the first cell (not as
     cells: the notebook and its numbering stay as the reader sees them)."""
     return ["--IPKernelApp.exec_lines=" + json.dumps(list(codes))]
 
 
-def strip_ansi(text):
+def strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 

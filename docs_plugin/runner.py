@@ -56,7 +56,7 @@ class Runner:
         self._running = {}  # name -> kernel.Execution
         self._interrupted = threading.Event()
 
-    def key(self, example):
+    def key(self, example: Example) -> str:
         if self._versions is None:
             self._versions = package_versions()
         extra = {"data_dir": str(self.data_dir) if self.data_dir else None}
@@ -93,11 +93,11 @@ class Runner:
                     folder), source)
         return run, ""
 
-    def cached(self, example):
+    def cached(self, example: Example) -> Run | None:
         """The usable cached Run (possibly stale), or None."""
         return self.status(example)[0]
 
-    def run(self, example, force=False):
+    def run(self, example: Example, force=False) -> Run:
         """Return the example's Run, executing it only if needed."""
         return self.run_all([example], force=force)[example.name]
 
@@ -261,7 +261,7 @@ class Runner:
         finally:
             signal.signal(signal.SIGINT, previous)
 
-    def stop_all(self):
+    def stop_all(self) -> None:
         """Stop every running example (from another thread: serve's end)."""
         self._interrupted.set()
         for execution in list(self._running.values()):

@@ -186,7 +186,7 @@ def write_downloads(notebook, folder) -> None:
                                  encoding="utf-8")
 
 
-def own_cells(notebook, bundled):
+def own_cells(notebook, bundled: int) -> nbformat.NotebookNode:
     """A copy of ``notebook`` (executed or not) with only the example's own
     cells: what its gallery page shows. Their execution counts start at 1,
     and each cell's consecutive prints are one output (the kernel sends

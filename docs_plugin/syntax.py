@@ -64,7 +64,7 @@ class SyntaxProblem(ValueError):
 
 # --- sections in source files ----------------------------------------------
 
-def is_marker(line):
+def is_marker(line: str) -> bool:
     """Whether ``line`` is a section marker (dropped from what is shown).
 
     >>> is_marker("# --8<-- [start:train]"), is_marker("x = 1  # 8<")
@@ -73,7 +73,7 @@ def is_marker(line):
     return _SECTION_LINE.match(line) is not None
 
 
-def strip_markers(source):
+def strip_markers(source: str) -> str:
     """``source`` without its section-marker lines.
 
     >>> strip_markers("# --8<-- [start:a]\\nx = 1\\n# --8<-- [end:a]\\n")
@@ -83,7 +83,8 @@ def strip_markers(source):
                    if not is_marker(line))
 
 
-def sections(source, where="<source>"):
+def sections(source: str, where: str = "<source>"
+             ) -> dict[str, tuple[int, int]]:
     """``{name: (first, last)}`` line numbers (1-based, inclusive) of the
     code inside each section of ``source``; unbalanced markers raise.
 
@@ -131,7 +132,8 @@ class Include:
     indent: str = ""
 
     @classmethod
-    def parse(cls, target, line=0, indent=""):
+    def parse(cls, target: str, line: int = 0, indent: str = ""
+              ) -> "Include":
         """Split ``path[:section]`` or ``path:lines`` as pymdownx does.
 
         >>> Include.parse("examples/x.py:train")
@@ -154,7 +156,7 @@ class Include:
         return cls(line, path, section, lines, indent)
 
 
-def includes(markdown):
+def includes(markdown: str) -> list[Include]:
     """Every include in a page, inline or block form, in order.
 
     >>> page = ('Text\\n--8<-- "a/b.md"\\n;--8<-- "no.md"\\n'
@@ -192,7 +194,8 @@ class Placeholder:
     text: str  # as written
 
 
-def placeholders(markdown, where="<page>"):
+def placeholders(markdown: str, where: str = "<page>"
+                 ) -> list[Placeholder]:
     """Every ``{{ ... }}`` in a page; a malformed one raises.
 
     >>> [(p.kind, p.example, p.key) for p in placeholders(
@@ -234,7 +237,7 @@ def placeholders(markdown, where="<page>"):
     return found
 
 
-def figures(markdown):
+def figures(markdown: str) -> list[tuple[str, str]]:
     """``(example, file)`` of every generated figure a page refers to.
 
     >>> figures("![a](generated/ex/curve.svg) and generated/ex/b.png")
@@ -243,7 +246,8 @@ def figures(markdown):
     return FIGURE.findall(markdown)
 
 
-def without_example(markdown, name, figure, value):
+def without_example(markdown: str, name: str, figure: str,
+                    value: str) -> str:
     """``markdown`` with example ``name``'s image links replaced by
     ``figure`` and its values and claims by ``value`` (a page whose
     example failed, while serving).
@@ -263,7 +267,8 @@ def without_example(markdown, name, figure, value):
     return "\n".join(lines)
 
 
-def examples_used(markdown, known, where="<page>", code_dir=None):
+def examples_used(markdown: str, known, where: str = "<page>",
+                  code_dir: str | None = None) -> list[str]:
     """Names in ``known`` of the examples whose outputs a page uses
     (values, claims, figures, included tables), in order of first use;
     with ``code_dir`` (say ``examples``), also those whose code it
