@@ -79,14 +79,15 @@ def file_digest(path) -> str:
     return digest.hexdigest()
 
 
-def write_atomically(path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new
+def write_atomically(path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new
     file, never half of one (a crash leaves the old one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
+    data = data.encode() if isinstance(data, str) else data
+    with open(temporary, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
@@ -244,6 +245,26 @@ class Cache:
                       source=source)
         write_atomically(self.record_path(run.example.name),
                          json.dumps(record, indent=2) + "\n")
+
+    def derived(self, name: str, key: str, make) -> Path:
+        """A file the build makes from inputs whose digest is ``key``
+        (``make()`` returns its bytes), kept under ``derived/`` with its
+        own digest beside it: made again only when the inputs changed or
+        the file is missing or damaged."""
+        path = self.base / "derived" / f"{name}.{key[:24]}"
+        sidecar = path.with_name(path.name + ".sha256")
+        try:
+            if self.digest(path) == sidecar.read_text("utf-8").strip():
+                return path
+        except OSError:
+            pass
+        data = make()
+        write_atomically(path, data)
+        write_atomically(sidecar, hashlib.sha256(data).hexdigest() + "\n")
+        for old in path.parent.glob(f"{name}.*"):
+            if old not in (path, sidecar):
+                old.unlink(missing_ok=True)
+        return path
 
     def clean(self, names) -> None:
         """Remove entries no record names (left by an interrupted or

@@ -5,14 +5,14 @@ watches. ``start`` makes the build's state from them.
 """
 
 import importlib.machinery
+from pathlib import Path
 
 from mkdocs.config import config_options as opt
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 
-from docs_plugin import settings
+from docs_plugin import imports, settings
 from docs_plugin.examples import ExampleError, discover
-from docs_plugin.imports import local_imports
 from docs_plugin.runner import Runner
 from docs_plugin.state import BuildState
 
@@ -41,6 +41,7 @@ class ExamplesConfig(Config):
 def start(options, config, root, log) -> BuildState:
     """The build's state: settings read, examples found, options checked,
     the runner made and the other plugins wired to its cache."""
+    imports.forget()
     try:
         chosen = settings.Settings.from_env()
     except settings.SettingError as error:
@@ -52,6 +53,7 @@ def start(options, config, root, log) -> BuildState:
         raise PluginError(str(error)) from None
     _check(options, chosen, [e.name for e in examples])
     cache_dir = chosen.cache_dir or root / options.cache_dir
+    imports.remember(Path(cache_dir) / "imports.json")
     runner = Runner(
         root, cache_dir, chosen.fast, options.cell_timeout, log=log.info,
         warn=log.warning, slow_imports=options.slow_imports,
@@ -112,8 +114,8 @@ def _wire(config, runner, examples, search_paths):
     # Watch the examples and every local file they import.
     watched = {search_paths[-1]}
     for example in examples:
-        watched.update(p.parent for p in local_imports(example.path,
-                                                       search_paths))
+        watched.update(p.parent for p in imports.local_imports(
+            example.path, search_paths))
     for folder in sorted(str(f) for f in watched):
         if folder not in config.watch:
             config.watch.append(folder)

@@ -13,6 +13,7 @@ packages beside them, so ``python <example>.py`` runs from the unzipped
 folder), the self-contained notebooks, a ``requirements.txt`` and a README.
 """
 
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -36,6 +37,18 @@ numbers into `_output/<example>/`; the data (Fashion-MNIST) goes to `data/`:
 torchvision downloads it, or Debian's `dataset-fashion-mnist` package is used
 when installed. The `*.ipynb` files also run on their own, anywhere.
 """
+
+
+def zip_key(examples, root, site_url=None) -> str:
+    """Digest of everything ``download_all`` puts in the zip (the same
+    arguments), and of this module's code."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(repr(site_url).encode())
+    for example, notebook in examples:
+        digest.update(example.path.read_bytes() + notebook.encode())
+        for _, rel, text in helpers(example, Path(root).resolve()):
+            digest.update(f"\0{rel}\0{text}".encode())
+    return digest.hexdigest()
 
 
 def download_all(examples, root, site_url=None) -> bytes:

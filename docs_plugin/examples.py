@@ -83,7 +83,10 @@ def measures_time(path: Path) -> bool:
     >>> measures_time(p)
     False
     """
-    tree = parse(path)
+    text = path.read_text(encoding="utf-8")
+    if ".timings" not in text:
+        return False  # no need to parse it
+    tree = parse(path, text)
     return any(isinstance(node, ast.Call)
                and isinstance(node.func, ast.Attribute)
                and node.func.attr == "timings" for node in ast.walk(tree))

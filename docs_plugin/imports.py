@@ -9,16 +9,62 @@ is not seen; the kernel refuses such imports (``kernel.bundle_only``).
 
 A build asks for the imports and the digest of the same few files many
 times (every example's key, page and downloads); both depend on a file's
-text only, so they are remembered by text.
+text only, so they are remembered by the digest of the text, within a
+build and, through ``remember``, from one build to the next.
 """
 
 import ast
-import functools
 import hashlib
+import json
+import os
 import threading
 from pathlib import Path
 
 _PARSING = threading.Lock()
+_MEMO = {}  # digest of a file's text -> {"imports": [...], "code": digest}
+_MEMO_STATE = {"file": None, "changed": False, "used": set()}
+
+
+def remember(path) -> None:
+    """Keep what is learnt of files in ``path`` (JSON) from build to
+    build: load it now, ``save_memo`` writes it. A damaged file is
+    ignored (its own digest says so)."""
+    _MEMO_STATE.update(file=Path(path), changed=False, used=set())
+    try:
+        stored = json.loads(Path(path).read_text(encoding="utf-8"))
+        body = json.dumps(stored["memo"], sort_keys=True)
+        if hashlib.sha256(body.encode()).hexdigest() == stored["digest"]:
+            _MEMO.update(stored["memo"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+
+
+def save_memo() -> None:
+    """Write what this build used (what no file holds any more is
+    forgotten)."""
+    path, used = _MEMO_STATE["file"], _MEMO_STATE["used"]
+    if path is None or not (_MEMO_STATE["changed"] or used ^ set(_MEMO)):
+        return
+    memo = {token: _MEMO[token] for token in sorted(used)}
+    body = json.dumps(memo, sort_keys=True)
+    text = json.dumps({"digest": hashlib.sha256(body.encode()).hexdigest(),
+                       "memo": memo})
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.parent.mkdir(parents=True, exist_ok=True)
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    _MEMO_STATE["changed"] = False
+
+
+def _learnt(source, filename, what, compute):
+    """``what`` ("imports" or "code") of a file's text, computed once."""
+    token = hashlib.sha256(source.encode()).hexdigest()
+    _MEMO_STATE["used"].add(token)
+    entry = _MEMO.setdefault(token, {})
+    if what not in entry:
+        entry[what] = compute(source, filename)
+        _MEMO_STATE["changed"] = True
+    return entry[what]
 
 
 def parse(path, source: str | None = None) -> ast.Module:
@@ -33,8 +79,25 @@ def parse(path, source: str | None = None) -> ast.Module:
         return ast.parse(source, str(path))
 
 
+_FOUND = {}  # (module, search paths) -> its file or None, until forget()
+
+
+def forget() -> None:
+    """Forget which files module names resolved to: a build starts with
+    this (under ``mkdocs serve`` a file may have been added since)."""
+    _FOUND.clear()
+
+
 def module_file(module: str, search_paths) -> Path | None:
-    """The file a module name resolves to under ``search_paths``, if any."""
+    """The file a module name resolves to under ``search_paths``, if any
+    (remembered until ``forget``)."""
+    token = (module, tuple(str(p) for p in search_paths))
+    if token not in _FOUND:
+        _FOUND[token] = _find(module, search_paths)
+    return _FOUND[token]
+
+
+def _find(module, search_paths):
     parts = module.split(".")
     for base in search_paths:
         candidate = Path(base).joinpath(*parts)
@@ -44,8 +107,11 @@ def module_file(module: str, search_paths) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=512)
 def _imported_names(source, filename):
+    return tuple(_learnt(source, filename, "imports", _parse_imports))
+
+
+def _parse_imports(source, filename):
     names = []
     for node in ast.walk(parse(filename, source)):
         if isinstance(node, ast.Import):
@@ -54,7 +120,7 @@ def _imported_names(source, filename):
             # `from a.b import c`: a, a.b, and a.b.c if c is a module
             names.append(node.module)
             names += [f"{node.module}.{a.name}" for a in node.names]
-    return tuple(names)
+    return names
 
 
 def local_imports(path, search_paths) -> list[Path]:
@@ -103,10 +169,10 @@ def code_digest(path) -> str:
     >>> code_digest(p) == before
     False
     """
-    return _code_digest(Path(path).read_text(encoding="utf-8"), str(path))
+    return _learnt(Path(path).read_text(encoding="utf-8"), str(path), "code",
+                   _code_digest)
 
 
-@functools.lru_cache(maxsize=512)
 def _code_digest(source, filename):
     tree = parse(filename, source)
     for node in ast.walk(tree):

@@ -11,12 +11,13 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import os
+import secrets
 import shutil
 
 import nbformat
 from mkdocs.structure.files import File
-from PIL import Image
 
 from snippets.support.settings import CLAIMS, TIMINGS, VALUES
 
@@ -24,6 +25,8 @@ from snippets.support.settings import CLAIMS, TIMINGS, VALUES
 # a card's width, for sharp screens), as a PNG: the full-size SVGs of 37
 # examples would make the gallery index weigh about 2 MB.
 THUMBNAIL, THUMBNAIL_WIDTH = "thumbnail.png", 480
+MANIFEST = "manifest.json"  # of a light notebook's folder
+log = logging.getLogger("mkdocs.plugins.examples")
 
 
 def thumbnail(png: bytes) -> bytes:
@@ -31,6 +34,8 @@ def thumbnail(png: bytes) -> bytes:
     white (as the figures are shown), in 64 colours (a plot has few; the
     full palette of a resampled image would compress worse than the
     original)."""
+    from PIL import Image  # only when a notebook is rendered anew
+
     with Image.open(io.BytesIO(png)) as image:
         image = image.convert("RGBA")
     flat = Image.new("RGB", image.size, "white")
@@ -104,35 +109,74 @@ def register(state, files, config) -> None:
 
 def _light_notebook(state, run, files, config):
     """A copy of the executed notebook whose figures are files served
-    beside the page, not base64 text inside it; returns the folder to
-    serve it from (``<folder>/gallery/<name>.ipynb``)."""
+    beside the page, not base64 text inside it, with a thumbnail of the
+    first; returns the folder to serve it from
+    (``<folder>/gallery/<name>.ipynb``). The folder is named by the
+    notebook's digest and kept: a later build checks its files against
+    its manifest and makes it again only when one is missing or
+    changed."""
     name = run.example.name
-    digest = hashlib.sha256(run.notebook.read_bytes()).hexdigest()[:16]
+    cache = state.runner.cache
+    digest = cache.digest(run.notebook)[:16]
     folder = state.runner.base / "light" / f"{name}.{digest}"
+    manifest = _verified(cache, folder)
+    if manifest is None:
+        manifest = _make_light(run, folder)
+    for rel in manifest["images"]:
+        files.append(File.generated(config, f"generated/{name}/{rel}",
+                                    abs_src_path=str(folder / rel)))
+    if THUMBNAIL in manifest["images"]:
+        state.thumbnails.add(name)
+    return folder
+
+
+def _verified(cache, folder):
+    """The manifest of a light-notebook folder whose files are all there
+    as they were made, else None (with a line saying what was wrong)."""
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        return None
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+        for rel, digest in manifest["files"].items():
+            if cache.digest(folder / rel) != digest:
+                raise ValueError(f"{rel} was changed")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        log.info(f"rendered notebook {folder.name}: {error}; making it "
+                 "again")
+        return None
+    return manifest
+
+
+def _make_light(run, folder):
+    """Write the light notebook, its figures and thumbnail and, last, the
+    manifest into a new folder, then put it in place of ``folder``."""
+    name = run.example.name
     notebook = nbformat.read(run.notebook, as_version=4)
-    count = 0
+    made, images = {}, []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if "image/png" not in data:
                 continue
-            count += 1
-            rel = f"generated/{name}/notebook-{count}.png"
+            rel = f"notebook-{len(images) + 1}.png"
             png = base64.b64decode(data.pop("image/png"))
-            files.append(File.generated(config, rel, content=png))
-            if count == 1:  # the gallery's cards show a small copy
-                files.append(File.generated(
-                    config, f"generated/{name}/{THUMBNAIL}",
-                    content=thumbnail(png)))
-                state.thumbnails.add(name)
+            made[rel] = png
+            images.append(rel)
+            if len(images) == 1:  # the gallery's cards show a small copy
+                made[THUMBNAIL] = thumbnail(png)
+                images.append(THUMBNAIL)
             data["text/html"] = (
-                f'<img src="../../{rel}" alt="Figure {count} of the '
-                f'example {name}">')
-    target = folder / "gallery" / f"{name}.ipynb"
-    text = nbformat.writes(notebook)
-    if not target.is_file() or target.read_text("utf-8") != text:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, target)
-    return folder
+                f'<img src="../../generated/{name}/{rel}" alt="Figure '
+                f'{rel[9:-4]} of the example {name}">')
+    made[f"gallery/{name}.ipynb"] = nbformat.writes(notebook).encode()
+    fresh = folder.with_name(f".{folder.name}.{secrets.token_hex(4)}.tmp")
+    (fresh / "gallery").mkdir(parents=True)
+    for rel, data in made.items():
+        (fresh / rel).write_bytes(data)
+    manifest = {"images": images, "files": {
+        rel: hashlib.sha256(data).hexdigest() for rel, data in made.items()}}
+    (fresh / MANIFEST).write_text(json.dumps(manifest, indent=1), "utf-8")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(fresh, folder)
+    return manifest

@@ -22,7 +22,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File
 
 from docs_plugin import (
@@ -32,6 +32,7 @@ from docs_plugin import (
     execution,
     gallery,
     gallery_pages,
+    imports,
     outputs,
     pages,
     times,
@@ -72,10 +73,15 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         self._held.enter_context(state.runner.lock())
         execution.run_examples(state, self.serving, self.on_build_error)
         outputs.register(state, files, config)
-        zipped = downloads.download_all(
-            [(run.example, run.download_notebook.read_text("utf-8"))
-             for run in state.runs.values()], state.root, config.site_url)
-        files.append(File.generated(config, gallery.ZIP, content=zipped))
+        notebooks = [(run.example, run.download_notebook.read_text("utf-8"))
+                     for run in state.runs.values()]
+        zipped = state.runner.cache.derived(
+            "bn-examples.zip",
+            downloads.zip_key(notebooks, state.root, config.site_url),
+            lambda: downloads.download_all(notebooks, state.root,
+                                           config.site_url))
+        files.append(File.generated(config, gallery.ZIP,
+                                    abs_src_path=str(zipped)))
         files.append(File.generated(config, gallery.INDEX,
                                     content=gallery.index_page(state)))
         files.append(File.generated(config, times.PAGE,
@@ -85,6 +91,7 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         files.append(File.generated(config, claims.PAGE,
                                     content=claims.page(state, config.nav)))
         assets.add_katex(files, config, self.katex)
+        imports.save_memo()
         return files
 
     def on_page_markdown(self, markdown, page, config, files):
@@ -98,6 +105,23 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
             return content
         return gallery_pages.finish(self.state, content, Path(src).stem,
                                     config)
+
+    # Search indexes a lighter copy of each gallery page
+    # (gallery_pages.for_search); the page itself is rendered as it was.
+    @event_priority(50)  # before search's (0)
+    def _search_view(self, context, page, config, nav):
+        if page.file.src_path.endswith(".ipynb"):
+            self._shown = page.content
+            page.content = gallery_pages.for_search(page.content)
+        return context
+
+    @event_priority(-50)  # after search's, before the page is rendered
+    def _page_view(self, context, page, config, nav):
+        if page.file.src_path.endswith(".ipynb"):
+            page.content = self._shown
+        return context
+
+    on_page_context = CombinedEvent(_search_view, _page_view)
 
     def on_post_build(self, config):
         self._release()
