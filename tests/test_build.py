@@ -9,7 +9,7 @@ import pytest
 from docs_plugin import syntax
 from docs_plugin.pages import shows_as_text
 from snippets.support.settings import TIMINGS, VALUES
-from testkit import ROOT
+from testkit import ROOT, fast_env, mkdocs_build
 
 PAGES = ["index.html", "algorithm/index.html", "experiments/index.html",
          "exercises/index.html", "gallery/index.html",
@@ -100,6 +100,29 @@ def test_gallery_pages_show_nothing_of_the_build_machine(build):
     for page in sorted((build.site / "gallery").glob("*/index.html")):
         found = leaks.search(page.read_text())
         assert found is None, f"{page.parent.name}: {found.group()}"
+
+
+def test_a_warm_build_writes_the_cold_builds_site(build, tmp_path):
+    """Built again from its cache, with nothing to run, the site is the
+    same, byte for byte, but for the execution-times page (which says
+    what ran) and its text in the search index."""
+    result = mkdocs_build(tmp_path / "site", env=fast_env(
+        DOCS_CACHE_DIR=str(build.cache)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not re.search(r"INFO +-  running \w+\.py", result.stderr)
+    warm, cold = tmp_path / "site", build.site
+    files = sorted(p.relative_to(cold).as_posix() for p in cold.rglob("*")
+                   if p.is_file())
+    assert files == sorted(p.relative_to(warm).as_posix()
+                           for p in warm.rglob("*") if p.is_file())
+    differ = [f for f in files
+              if (cold / f).read_bytes() != (warm / f).read_bytes()]
+    assert differ == ["search/search_index.json", "timings/index.html"]
+    index = [{d["location"]: d for d in json.loads(
+        (site / "search/search_index.json").read_text())["docs"]}
+        for site in (cold, warm)]
+    assert [k for k in index[0] if index[0][k] != index[1].get(k)] == [
+        k for k in index[0] if k.startswith("timings/")]
 
 
 def test_timings_page_lists_every_example(site):

@@ -150,6 +150,23 @@ def test_runner_reuses_and_invalidates(tree):
     assert runner.run(example).cached
 
 
+def test_a_helpers_comment_refreshes_the_downloads_without_a_run(tree):
+    """The key leaves comments and docstrings out, but the notebook a
+    reader downloads carries the helpers' text: it is made again from the
+    new text, and the result stands."""
+    runner = Runner(tree, tree / ".cache", fast=True)
+    example = Example(tree / "examples" / "a.py")
+    first = runner.run(example)
+    notebook = first.download_notebook.read_text()
+    assert "k = 1" in notebook and "a new comment" not in notebook
+    write(tree / "helpers" / "deep.py", "k = 1  # a new comment\n")
+    second = runner.run(example)
+    assert second.cached and second.entry == first.entry
+    assert "a new comment" in second.download_notebook.read_text()
+    assert "a new comment" in second.download_script.read_text()
+    assert runner.run(example).cached  # and the record follows
+
+
 def barrier_example(root, name, extra=""):
     """An example that writes a file when it starts, then waits (at most
     60 s) until every file in ``WAIT_FOR`` exists: two of these finish

@@ -182,6 +182,8 @@ DAMAGES = [  # (what is done to the cache, the file the build names)
     (lambda root: (outputs(root) / "t.md").write_text("| forged |\n"),
      "t.md"),
     (lambda root: truncate(record(root)[0]), "record"),
+    (lambda root: (outputs(root).parent / "download.ipynb").write_text("{}"),
+     "download.ipynb"),
 ]
 
 
@@ -205,6 +207,38 @@ def test_a_damaged_cache_is_noticed_and_healed(tiny):
         html = (site / "index.html").read_text()
         assert "forged" not in html and "<td>1</td>" in html \
             and "42" in html, case
+
+
+def test_damaged_copies_the_build_made_are_made_again(tiny):
+    """What a warm build reads instead of making it again (the rendered
+    gallery notebook, its figure and thumbnail, the zip, what it learnt of
+    the Python files) is checked against its digest: damaged, it is made
+    again, without running the example."""
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    good = {rel: (site / rel).read_bytes() for rel in (
+        "gallery/tiny/index.html", "downloads/bn-examples.zip",
+        "generated/tiny/thumbnail.png", "generated/tiny/notebook-1.png")}
+    base = tiny.root / ".cache/examples/fast"
+    light = next((base / "light").glob("tiny.*"))
+    notebook = light / "gallery/tiny.ipynb"
+    notebook.write_text(notebook.read_text().replace("A tiny example",
+                                                     "A forged example"))
+    truncate(light / "thumbnail.png")
+    (light / "notebook-1.png").unlink()
+    zipped = [p for p in (base / "derived").iterdir()
+              if not p.name.endswith(".sha256")]
+    assert len(zipped) == 1
+    zipped[0].write_bytes(b"not a zip")
+    (tiny.root / ".cache/examples/imports.json").write_text('{"memo": {')
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "running tiny.py" not in result.stderr, result.stderr[-2000:]
+    assert re.search(r"rendered notebook tiny\.\w+: .* making it again",
+                     result.stderr), result.stderr[-2000:]
+    for rel, data in good.items():
+        assert (site / rel).read_bytes() == data, rel
 
 
 # --- data, DOCS_EXECUTE=false ------------------------------------------------
