@@ -10,8 +10,10 @@ nothing.
    ``.cache/examples``), running whatever examples are not cached yet: from
    then on the build is warm.
 2. Makes the peer: a Material site with only mkdocs-jupyter and search,
-   whose pages are the 37 executed gallery notebooks of that build, and
-   builds it once to fill mkdocs-jupyter's cache.
+   whose pages are the 37 gallery notebooks of that build (``--peer
+   light``, the default: as our build hands them to mkdocs-jupyter, figures
+   as files; ``--peer executed``: as they ran, figures inside), and builds
+   it once to fill mkdocs-jupyter's cache.
 3. Builds each ``--runs`` times, in turn (ours, the peer, ours, ...), and
    prints each one's median and range of wall-clock seconds, the ratio,
    and the median of each phase of ours (``phases.py``: config, examples,
@@ -70,9 +72,12 @@ def build(command, cwd, environ):
     return seconds, result.stdout
 
 
-def make_peer(cache, folder):
-    """The peer project: the gallery notebooks our last build rendered."""
-    notebooks = sorted((cache / "fast" / "light").glob("*/gallery/*.ipynb"))
+def make_peer(cache, folder, which):
+    """The peer project: the gallery notebooks our last build rendered
+    (``light``: figures as files), or as they ran (``executed``: figures
+    inside, as base64)."""
+    place = {"light": "light", "executed": "entries"}[which]
+    notebooks = sorted((cache / "fast" / place).glob("*/gallery/*.ipynb"))
     if not notebooks:
         sys.exit(f"no rendered notebooks under {cache}/fast/light")
     (folder / "docs" / "gallery").mkdir(parents=True)
@@ -89,14 +94,14 @@ def summary(times):
             f"(min {min(times):.2f}, max {max(times):.2f}, n={len(times)})")
 
 
-def compare_builds(cache, runs, work):
+def compare_builds(cache, runs, work, which):
     ours = [PYTHON, str(ROOT / "benchmarks" / "phases.py"), "build",
             "--strict", "-d", str(work / "site-ours")]
     peer = [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
             str(work / "site-peer")]
     print("warming: one build of the site (runs what is not cached) ...")
     build(ours, ROOT, env(cache))
-    count = make_peer(cache, work / "peer")
+    count = make_peer(cache, work / "peer", which)
     build(peer, work / "peer", env(cache))
     times = {"ours": [], "peer": []}
     phases = []
@@ -106,7 +111,7 @@ def compare_builds(cache, runs, work):
         phases.append(json.loads(out.strip().splitlines()[-1]))
         times["peer"].append(build(peer, work / "peer", env(cache))[0])
     print(f"warm build of the site:         {summary(times['ours'])}")
-    print(f"mkdocs-jupyter alone, cached, {count} notebooks: "
+    print(f"mkdocs-jupyter alone, cached, {count} {which} notebooks: "
           f"{summary(times['peer'])}")
     ratios = [a / b for a, b in zip(times["ours"], times["peer"])]
     print(f"ours / peer, pair by pair:      median "
@@ -170,12 +175,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-serve", action="store_true")
+    parser.add_argument("--peer", choices=["light", "executed"],
+                        default="light", help="the peer's notebooks: as "
+                        "our build renders them (default), or as they ran")
     args = parser.parse_args()
     cache = Path(os.environ.get("DOCS_CACHE_DIR") or
                  ROOT / ".cache" / "examples").resolve()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        compare_builds(cache, args.runs, work)
+        compare_builds(cache, args.runs, work, args.peer)
         if not args.no_serve:
             time_serve_edits(cache, args.runs, work)
 

@@ -51,6 +51,7 @@ class Run:
     entry: Path  # the cache entry holding all of it
     files: list[str] = field(default_factory=list)  # in outputs/
     stale: str = ""  # why a served result is not current ("" if it is)
+    running: bool = False  # serving: it runs again in the background
 
     @property
     def outputs(self) -> Path:
@@ -103,6 +104,10 @@ class Cache:
     def __init__(self, cache_dir, fast):
         self.base = Path(cache_dir).resolve() / ("fast" if fast else "full")
         self._digests = {}  # (path, size, mtime) -> sha256, this process
+        # Serving, a build reads and writes beside the runner without the
+        # lock (background.py): a replaced entry stays until the next
+        # clean(), which leaves others' temporary files alone.
+        self.shared = False
 
     def record_path(self, name) -> Path:
         return self.base / "records" / f"{name}.json"
@@ -224,7 +229,7 @@ class Cache:
         write_atomically(self.record_path(example.name),
                          json.dumps(record, indent=2) + "\n")
         self.save_time(example.name, seconds)
-        if old and old["entry"] != entry.name:
+        if old and old["entry"] != entry.name and not self.shared:
             shutil.rmtree(self.base / "entries" / old["entry"],
                           ignore_errors=True)
         return run
@@ -284,7 +289,7 @@ class Cache:
             for entry in entries.iterdir():
                 if entry.name not in keep:
                     shutil.rmtree(entry, ignore_errors=True)
-        for stray in self.base.glob("**/.*.tmp"):
+        for stray in [] if self.shared else self.base.glob("**/.*.tmp"):
             if stray.is_dir():
                 shutil.rmtree(stray, ignore_errors=True)
             else:

@@ -12,6 +12,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 
 from docs_plugin import imports, settings
+from docs_plugin.background import SIGNALS
 from docs_plugin.examples import ExampleError, discover
 from docs_plugin.runner import Runner
 from docs_plugin.state import BuildState
@@ -38,9 +39,10 @@ class ExamplesConfig(Config):
     colab_branch = opt.Type(str, default="notebooks")
 
 
-def start(options, config, root, log) -> BuildState:
+def start(options, config, root, log, serving=False) -> BuildState:
     """The build's state: settings read, examples found, options checked,
-    the runner made and the other plugins wired to its cache."""
+    the runner made and the other plugins wired to its cache (and,
+    serving, the server to the end of background runs)."""
     imports.forget()
     try:
         chosen = settings.Settings.from_env()
@@ -60,6 +62,10 @@ def start(options, config, root, log) -> BuildState:
         start_first=options.start_first, preload=options.preload,
         data_dir=chosen.data_dir or root / "data")
     _wire(config, runner, examples, [root, examples_dir])
+    if serving:
+        signals = runner.base / SIGNALS
+        signals.mkdir(parents=True, exist_ok=True)
+        config.watch.append(str(signals))
     return BuildState(root, options, chosen, examples, runner)
 
 

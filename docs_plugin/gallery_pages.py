@@ -8,6 +8,8 @@ import html
 import re
 from pathlib import Path
 
+from docs_plugin.background import Running
+
 # nbconvert's template loads MathJax and Mermaid from CDNs; KaTeX renders
 # the notebooks' math instead, and the examples draw no Mermaid diagrams.
 CDN_LOADERS = [re.compile(pattern, re.S) for pattern in (
@@ -123,12 +125,22 @@ def finish(state, content, name, config) -> str:
     content = (f'<link rel="stylesheet" href="../../{NOTEBOOK_CSS}">'
                + code_once(content))
     if name in state.failures:
+        error = state.failures[name]
+        if isinstance(error, Running):
+            return ('<div class="admonition info"><p class="admonition-'
+                    f'title">Example {name} is running</p><p>'
+                    f"{html.escape(str(error))}.</p></div>" + content)
         return ('<div class="admonition failure"><p class="admonition-'
                 f'title">Example {name} failed</p><pre class="example-'
-                f'error">{html.escape(str(state.failures[name]))}</pre>'
+                f'error">{html.escape(str(error))}</pre>'
                 "</div>" + content)
     run = state.runs[name]
-    if run.stale:
+    if run.running:
+        content = ('<div class="admonition info"><p class="admonition-'
+                   f'title">Example {name} is running again</p><p>These '
+                   f"are its last outputs ({html.escape(run.stale)}); the "
+                   "page reloads when the new run ends.</p></div>" + content)
+    elif run.stale:
         content = ('<div class="admonition warning"><p class="admonition-'
                    f'title">Out-of-date results of {name}</p><p>These '
                    f"outputs are from an older run: {html.escape(run.stale)}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 
 from docs_plugin import claims, gallery, syntax
+from docs_plugin.background import Running
 
 # Characters that would make a value Markdown instead of text.
 ACTIVE = set("*|<>[]`")
@@ -38,12 +39,16 @@ def rewrite(state, markdown, page, config) -> str:
     failed = [name for name in used if name in state.failures]
     stale = [name for name in used
              if name in state.runs and state.runs[name].stale]
-    if failed:
-        markdown = _without_failed(markdown, failed)
+    running = [name for name in failed
+               if isinstance(state.failures[name], Running)]
+    failed = [name for name in failed if name not in running]
+    if failed or running:
+        markdown = _without_failed(markdown, failed, "failed, see above")
+        markdown = _without_failed(markdown, running, "has not run yet")
         found = syntax.placeholders(markdown, where)
     markdown = _point_includes_at_entries(state, markdown, where, config)
     markdown = substitute_values(state, markdown, where, found)
-    markdown = _cards(state, failed, stale) + markdown
+    markdown = _cards(state, failed, stale, running) + markdown
     markdown += gallery.mini_gallery(state, page)
     for placeholder in found:
         if placeholder.kind == "claim":
@@ -53,29 +58,34 @@ def rewrite(state, markdown, page, config) -> str:
     return markdown
 
 
-def _without_failed(markdown, failed):
-    """Serving: a failed example's figures, tables, numbers and claims
-    replaced by a short note (its card, at the top, says why)."""
+def _without_failed(markdown, failed, why):
+    """Serving: a failed (or not yet run) example's figures, tables,
+    numbers and claims replaced by a short note saying ``why`` (its card,
+    at the top, says more)."""
     lines = markdown.split("\n")
     for include in syntax.includes(markdown):
         name = include.path.partition("/")[0]
         if name in failed:
             lines[include.line - 1] = (
                 f"{include.indent}*(table {include.path} missing: "
-                f"example {name} failed, see above)*")
+                f"example {name} {why})*")
     markdown = "\n".join(lines)
     for name in failed:
         markdown = syntax.without_example(
             markdown, name,
-            f"*(figure missing: example {name} failed, see above)*",
-            "**⚠**")
+            f"*(figure missing: example {name} {why})*", "**⚠**")
     return markdown
 
 
-def _cards(state, failed, stale):
-    """Admonitions at the top of a page: failed examples (serving) and
-    out-of-date results (DOCS_EXECUTE=false or DOCS_ONLY)."""
+def _cards(state, failed, stale, running=()):
+    """Admonitions at the top of a page: failed examples and examples
+    running in the background (serving), out-of-date results
+    (DOCS_EXECUTE=false or DOCS_ONLY)."""
     cards = []
+    for name in running:
+        cards += [f'!!! info "Example {name} is running"', "",
+                  "    Its figures, tables and numbers show here when it "
+                  "ends; the page reloads then.", ""]
     for name in failed:
         message = str(state.failures[name])
         cards += [f'!!! failure "Example {name} failed"',
@@ -88,6 +98,12 @@ def _cards(state, failed, stale):
                   + html.escape(message).replace("\n", "&#10;")
                   + "</pre>", ""]
     for name in stale:
+        if state.runs[name].running:
+            cards += [f'!!! info "Example {name} is running again"', "",
+                      f"    This page shows its last results "
+                      f"({state.runs[name].stale}) until the new run "
+                      "ends; the page reloads then.", ""]
+            continue
         cards += [f'!!! warning "Out-of-date results of {name}"', "",
                   f"    This page shows the last results of `{name}`, "
                   f"but {state.runs[name].stale}: it was not run again "

@@ -57,7 +57,8 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
     def on_config(self, config):
         self.staging = Staging(config, self.serving)
         root = Path(config.config_file_path).resolve().parent
-        self.state = state = options.start(self.config, config, root, log)
+        self.state = state = options.start(self.config, config, root, log,
+                                           self.serving)
         config.nav, state.sections = gallery.nav_with_gallery(
             config.nav, config.docs_dir, state.examples, state.code_dir)
         self.katex = root / self.config.katex_dir
@@ -68,9 +69,11 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         state = self.state
         # Hold the cache until the site is written: a second build in this
         # checkout waits, and cannot replace what this one publishes.
+        # (Serving, builds only read it: the background job holds it.)
         self._release()
         self._held = contextlib.ExitStack()
-        self._held.enter_context(state.runner.lock())
+        if not self.serving:
+            self._held.enter_context(state.runner.lock())
         execution.run_examples(state, self.serving, self.on_build_error)
         outputs.register(state, files, config)
         notebooks = [(run.example, run.download_notebook.read_text("utf-8"))

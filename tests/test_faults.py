@@ -382,6 +382,56 @@ def fetch(url):
         return None, ""
 
 
+def serve(root):
+    """``mkdocs serve`` in ``root`` on a free port: (process, base URL)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [PYTHON, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=root, env=fast_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return server, f"http://127.0.0.1:{port}/"
+
+
+def wait_for(server, url, text, seconds):
+    """The page at ``url`` once it shows ``text``, and how long it took."""
+    begin = time.monotonic()
+    while True:
+        _, page = fetch(url)
+        if text in page:
+            return page, time.monotonic() - begin
+        assert time.monotonic() - begin < seconds, page[-2000:]
+        assert server.poll() is None, server.communicate()[1][-3000:]
+        time.sleep(0.2)
+
+
+def test_serve_answers_while_an_example_runs(tiny):
+    """Serving, an example runs outside the build: edited, its page keeps
+    answering at once with its last numbers, marked as running again, and
+    shows the new ones when the run ends."""
+    slow = "import time; time.sleep(15)  # a long example"
+    result, _ = tiny(extra=slow)
+    assert result.returncode == 0, result.stderr[-3000:]
+    example = tiny.root / "examples/tiny.py"
+    example.write_text(example.read_text().replace(
+        "report.values(answer=42)", "report.values(answer=43)"))
+    server, base = serve(tiny.root)
+    try:
+        home, _ = wait_for(server, base, "The answer is 42.", 60)
+        assert "Example tiny is running again" in home
+        # ... and it answers within a second while the example runs
+        begin = time.monotonic()
+        status, home = fetch(base)
+        assert status == 200 and time.monotonic() - begin < 1
+        home, _ = wait_for(server, base, "The answer is 43.", 120)
+        assert "is running" not in home
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
+        server.communicate(timeout=60)
+    time.sleep(2)
+    assert processes_under(tiny.root) == []
+
+
 def test_serve_shows_a_failing_example_and_recovers(tiny):
     """While serving, a failing example is an error card on its pages, the
     server keeps serving, and fixing the example recovers without a
@@ -403,7 +453,12 @@ def test_serve_shows_a_failing_example_and_recovers(tiny):
             time.sleep(0.5)
             status, home = fetch(base)
         assert status == 200
-        assert "Example tiny failed" in home
+        # It runs in the background (a card says so), then fails.
+        while "Example tiny failed" not in home:
+            assert time.monotonic() < deadline, home[-2000:]
+            assert server.poll() is None, server.communicate()[1][-3000:]
+            time.sleep(0.5)
+            _, home = fetch(base)
         assert "RuntimeError: boom while serving" in home
         status, gallery = fetch(base + "gallery/tiny/")
         assert status == 200 and "Example tiny failed" in gallery
@@ -418,7 +473,8 @@ def test_serve_shows_a_failing_example_and_recovers(tiny):
             _, home = fetch(base)
         assert "Example tiny failed" not in home
     finally:
-        os.killpg(server.pid, signal.SIGINT)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGINT)
         server.communicate(timeout=60)
     time.sleep(2)
     assert processes_under(tiny.root) == []
