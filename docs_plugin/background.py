@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from docs_plugin.examples import ExampleError
+from docs_plugin.runner import Interrupted
 
 log = logging.getLogger("mkdocs.plugins.examples")
 SIGNALS = "signals"  # the folder, in the cache, that serve watches
@@ -36,6 +37,18 @@ class Background:
         self.running = set()  # names
         self.failures = {}  # name -> (key it failed with, ExampleError)
         self.forced = set()  # names DOCS_RERUN has run once already
+        self._runner = None  # the runner of the job running now
+        self._stopped = False
+
+    def stop(self) -> None:
+        """The server is stopping: stop the running examples now (their
+        kernels are killed; nothing half-run is cached) and start no
+        other."""
+        with self._lock:
+            self._stopped, self._next = True, None
+            runner = self._runner
+        if runner is not None:
+            runner.stop_all()
 
     def submit(self, make_runner, examples, jobs, signal_file) -> None:
         """Run ``examples`` (with a runner from ``make_runner()``), then
@@ -57,15 +70,24 @@ class Background:
             make_runner, examples, jobs, signal_file = job
             runner = make_runner()
             runner.cache.shared = True  # builds read and write beside it
+            with self._lock:
+                if self._stopped:
+                    return
+                self._runner = runner
             try:
                 with runner.lock():
                     runner.run_all(examples, jobs, keep_going=True)
                 errors = runner.errors
+            except Interrupted:
+                return  # stopped: the server is going
             except Exception as error:  # noqa: BLE001 - reported, not lost
                 errors = {e.name: ExampleError(
                     f"example {e.name} could not run: {error}", e)
                     for e in examples}
             with self._lock:
+                self._runner = None
+                if self._stopped:
+                    return
                 for example in examples:
                     self.failures.pop(example.name, None)
                 for example in examples:

@@ -94,6 +94,31 @@ def write_atomically(path, data: str | bytes) -> None:
     os.replace(temporary, path)
 
 
+DATA = "$DOCS_DATA_DIR/"  # a read under the data folder, wherever it is
+
+
+def _label(path, data_dir):
+    """How a record names a file an example read: under the data folder,
+    relative to it (the same data in another folder is the same data).
+
+    >>> _label("/d/x/f.gz", "/d"), _label("/e/f.gz", "/d")
+    ('$DOCS_DATA_DIR/x/f.gz', '/e/f.gz')
+    """
+    if data_dir is not None:
+        try:
+            rel = Path(path).resolve().relative_to(Path(data_dir).resolve())
+            return DATA + rel.as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _resolve(label, data_dir):
+    if label.startswith(DATA):
+        return Path(data_dir or ".") / label[len(DATA):]
+    return Path(label)
+
+
 class Damaged(Exception):
     """A cache entry no longer holds what its record says it wrote."""
 
@@ -146,6 +171,7 @@ class Cache:
             assert record["version"] == RECORD_VERSION
             for part in ("files", "reads", "downloads"):
                 assert isinstance(record[part], dict)
+            assert isinstance(record["warnings"], list)
             record["key"], record["entry"], record["seconds"]
             record["notebook"], record["source"]
         except (ValueError, KeyError, AssertionError, TypeError) as error:
@@ -174,15 +200,17 @@ class Cache:
                               "after the example wrote it")
         return run
 
-    def changed_reads(self, record) -> list[str]:
-        """The data files the example read that changed since."""
+    def changed_reads(self, record, data_dir=None) -> list[str]:
+        """The data files the example read that changed since (those under
+        the data folder looked for under ``data_dir``, today's)."""
         changed = []
-        for path, digest in sorted(record["reads"].items()):
+        for label, digest in sorted(record["reads"].items()):
+            path = _resolve(label, data_dir)
             try:
                 if self.digest(path) != digest:
-                    changed.append(path)
+                    changed.append(str(path))
             except OSError:
-                changed.append(path)
+                changed.append(str(path))
         return changed
 
     def times(self) -> dict[str, float]:
@@ -207,11 +235,13 @@ class Cache:
     def _downloads(self, entry):
         return {name: file_digest(entry / name) for name in (NOTEBOOK, SCRIPT)}
 
-    def commit(self, example, key, entry, seconds, reads, source) -> Run:
+    def commit(self, example, key, entry, seconds, reads, source,
+               warnings=(), data_dir=None) -> Run:
         """Make ``entry`` the example's result: hash what it holds, write
         the record (atomically, last), then drop the old entry.
         ``source`` is the digest of the text its notebook was assembled
-        from (``standalone.source_digest``)."""
+        from (``standalone.source_digest``); ``warnings``, what its run
+        warned of, which every build that serves it says again."""
         run = Run(example, key, seconds, False, entry)
         files = {p.relative_to(run.outputs).as_posix(): file_digest(p)
                  for p in sorted(run.outputs.rglob("*")) if p.is_file()}
@@ -224,8 +254,9 @@ class Cache:
                   "entry": entry.name, "seconds": round(seconds, 3),
                   "files": files, "notebook": file_digest(run.notebook),
                   "downloads": self._downloads(entry), "source": source,
-                  "reads": {p: file_digest(p) for p in sorted(reads)
-                            if os.path.isfile(p)}}
+                  "warnings": list(warnings),
+                  "reads": {_label(p, data_dir): file_digest(p)
+                            for p in sorted(reads) if os.path.isfile(p)}}
         write_atomically(self.record_path(example.name),
                          json.dumps(record, indent=2) + "\n")
         self.save_time(example.name, seconds)

@@ -117,6 +117,7 @@ def _wire(config, runner, examples, search_paths):
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is not None:
         jupyter.config["cache_dir"] = str(runner.base / "rendered")
+        # (checked: rendered.py)
     # Watch the examples and every local file they import.
     watched = {search_paths[-1]}
     for example in examples:

@@ -27,6 +27,7 @@ from mkdocs.structure.files import File
 
 from docs_plugin import (
     assets,
+    background,
     claims,
     downloads,
     execution,
@@ -35,6 +36,7 @@ from docs_plugin import (
     imports,
     outputs,
     pages,
+    rendered,
     times,
 )
 from docs_plugin import config as options
@@ -74,6 +76,7 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         self._held = contextlib.ExitStack()
         if not self.serving:
             self._held.enter_context(state.runner.lock())
+        rendered.check(state.runner.base / "rendered")
         execution.run_examples(state, self.serving, self.on_build_error)
         outputs.register(state, files, config)
         notebooks = [(run.example, run.download_notebook.read_text("utf-8"))
@@ -129,6 +132,7 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
     def on_post_build(self, config):
         self._release()
         gallery_pages.write_stylesheet(self.state, config.site_dir)
+        rendered.seal(self.state.runner.base / "rendered")
         self.staging.publish(config)
 
     def on_build_error(self, error):
@@ -136,6 +140,9 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         staging = getattr(self, "staging", None)
         if staging is not None:
             staging.discard()
+
+    def on_shutdown(self):
+        background.BACKGROUND.stop()  # serving ends: no kernel left behind
 
     def _release(self):
         held, self._held = self._held, None

@@ -59,8 +59,9 @@ class Runner:
     def key(self, example: Example) -> str:
         if self._versions is None:
             self._versions = package_versions()
-        extra = {"data_dir": str(self.data_dir) if self.data_dir else None}
-        return cache_key(example, self.root, self.fast, self._versions, extra)
+        # Not the data folder: the data an example read is checked by
+        # content (cache.Cache.changed_reads), wherever it is.
+        return cache_key(example, self.root, self.fast, self._versions)
 
     def lock(self):
         return self.cache.lock(self.log)
@@ -79,10 +80,13 @@ class Runner:
             run.stale = ("its code, a module it imports or a package "
                          "version changed since it ran")
             return run, run.stale
-        changed = self.cache.changed_reads(record)
+        changed = self.cache.changed_reads(record, self._data_dir())
         if changed:
             run.stale = f"data it read changed since it ran ({changed[0]})"
             return run, run.stale
+        for warning in record["warnings"]:
+            # not a good result: said again at every build until fixed
+            self.warn(f"{warning} (when it last ran)")
         source = standalone.source_digest(example, self.root)
         if record["source"] != source:
             # Comments or docstrings of a helper changed: the result
@@ -156,8 +160,9 @@ class Runner:
             if run and not reason and not force(example.name):
                 runs[example.name] = run
             elif only(example.name):
-                if reason and run is None and "never run" not in reason:
-                    # Healed by running again: worth saying, not failing.
+                if reason and "never run" not in reason:
+                    # Why it runs again (healed, if damaged): worth
+                    # saying, not failing.
                     self.log(f"example {example.name}: {reason}; running "
                              "it again")
                 todo.append(example)
@@ -262,7 +267,8 @@ class Runner:
             signal.signal(signal.SIGINT, previous)
 
     def stop_all(self) -> None:
-        """Stop every running example (from another thread: serve's end)."""
+        """Stop every running example (from another thread: the end of
+        ``mkdocs serve``, ``background.Background.stop``)."""
         self._interrupted.set()
         for execution in list(self._running.values()):
             execution.stop()
@@ -284,7 +290,7 @@ class Runner:
                                 reads_file, work / "tmp", self.root,
                                 self.data_dir)
         writes = work / "writes.txt"
-        data_dir = self.data_dir or self.root / "data"
+        data_dir = self._data_dir()
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
             kernel.exec_lines(
@@ -319,16 +325,24 @@ class Runner:
         outside = _lines(writes) | {
             str(p) for sub in ("cwd", "tmp") for p in (work / sub).rglob("*")
             if p.is_file()}  # noted by the kernel, or left in its folders
+        warnings = []
         if outside:
-            self.warn(f"example {example.name} wrote outside its output "
-                      "folder (use Report to write figures, tables and "
-                      "values): " + ", ".join(sorted(outside)[:10]))
+            warnings.append(
+                f"example {example.name} wrote outside its output folder "
+                "(use Report to write figures, tables and values): "
+                + ", ".join(sorted(outside)[:10]))
+        for warning in warnings:
+            self.warn(warning)
         reads = _lines(reads_file)
         shutil.rmtree(work, ignore_errors=True)
         nbformat.write(standalone.own_cells(notebook, bundled),
                        entry / "gallery" / f"{example.name}.ipynb")
         return self.cache.commit(example, key, entry, seconds, reads,
-                                 assembled.source)
+                                 assembled.source, warnings,
+                                 self._data_dir())
+
+    def _data_dir(self):
+        return self.data_dir or self.root / "data"
 
 
 def _lines(path):

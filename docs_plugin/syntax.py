@@ -43,6 +43,9 @@ _SECTION_LINE = re.compile(
     r"(?i)^(?P<pre>.*?)-{1,}8<-{1,}[ \t]+\[[ \t]*(?P<type>start|end)[ \t]*:"
     r"[ \t]*(?P<name>[a-z][-_0-9a-z]*)[ \t]*\](?P<post>.*)$")
 _SECTION_NAME = re.compile(r"(?i)^[a-z][-_0-9a-z]*$")
+_MARKER_ANYWHERE = re.compile(  # a section marker or an include
+    r"(?i)#?[ \t]*-{1,}8<-{1,}[ \t]+(?:\[[ \t]*(?:start|end)[ \t]*:"
+    r"[^\]\n]*\]|(?:&quot;|\")[^\"\n&]+(?:&quot;|\"))")
 _LINES = re.compile(r"^-?\d*(:-?\d*)?(,-?\d*(:-?\d*)?)*$")
 
 # {{ example.key }} and {{ claim example.name }}; anything else between
@@ -290,3 +293,19 @@ def examples_used(markdown: str, known, where: str = "<page>",
         else:
             names.append(first)
     return [n for n in dict.fromkeys(names) if n in known]
+
+
+def leftovers(text: str) -> list[str]:
+    """Page syntax left in ``text`` (a built page): placeholders, section
+    markers and includes, which the build must have replaced or dropped.
+
+    >>> leftovers("<p>42 and {{ ex.k }}</p><code># --8<-- [start:a]</code>"
+    ...           '<p>--8<-- &quot;t/x.md&quot;</p>')
+    ['{{ ex.k }}', '# --8<-- [start:a]', '--8<-- &quot;t/x.md&quot;']
+    >>> leftovers("$\\frac{a}{b}$ and {{ not a placeholder")
+    []
+    """
+    found = [m.group(0) for m in VALUE.finditer(text)]
+    found += [m.group(0) for m in CLAIM.finditer(text)]
+    found += [m.group(0).strip() for m in _MARKER_ANYWHERE.finditer(text)]
+    return found

@@ -66,8 +66,7 @@ def test_experiment_pages_show_their_runs(build):
 
 def test_nothing_unfinished_or_online_is_published(site):
     for name, html in html_pages(site).items():
-        assert "--8<--" not in html, f"snippet marker left in {name}"
-        assert "{{" not in html.replace("{{ ", ""), f"raw value in {name}"
+        assert syntax.leftovers(html) == [], f"page syntax left in {name}"
         # Code blocks are included from tested files and may show a doctest's
         # expected traceback; an executed cell's error would be an output.
         prose = re.sub(r'<div class="highlight"><pre>.*?</pre></div>', "",

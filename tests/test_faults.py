@@ -231,14 +231,29 @@ def test_damaged_copies_the_build_made_are_made_again(tiny):
     assert len(zipped) == 1
     zipped[0].write_bytes(b"not a zip")
     (tiny.root / ".cache/examples/imports.json").write_text('{"memo": {')
+    # mkdocs-jupyter's cache of the rendered page, kept in ours
+    [page] = (base / "rendered").glob("*.json")
+    cached = json.loads(page.read_text())
+    cached["content"] = cached["content"].replace("A tiny example",
+                                                  "A forged page")
+    page.write_text(json.dumps(cached))
     result, site = tiny()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     assert "running tiny.py" not in result.stderr, result.stderr[-2000:]
     assert re.search(r"rendered notebook tiny\.\w+: .* making it again",
                      result.stderr), result.stderr[-2000:]
+    assert re.search(r"rendered gallery page .*: changed since it was "
+                     "written; rendering it again", result.stderr)
     for rel, data in good.items():
         assert (site / rel).read_bytes() == data, rel
+    # What a kill while mkdocs-jupyter writes its cache leaves behind
+    truncate(page)
+    result, site = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert (site / "gallery/tiny/index.html").read_bytes() == \
+        good["gallery/tiny/index.html"]
 
 
 # --- data, DOCS_EXECUTE=false ------------------------------------------------
@@ -259,6 +274,32 @@ def test_changed_data_reruns_the_examples_that_read_it(tiny, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "running tiny.py" in result.stderr
     assert "Last label: 7." in (site / "index.html").read_text()
+
+
+def test_data_is_known_by_its_content_not_its_folder(tiny, tmp_path):
+    """The same data in another DOCS_DATA_DIR re-runs nothing; a changed
+    file there re-runs the example that read it, saying which file."""
+    first, second = tmp_path / "data-a", tmp_path / "data-b"
+    first.mkdir()
+    (first / "labels.txt").write_text("0 1 2\n")
+    extra = ("from snippets.support import data as d\n"
+             "labels = d.data_root() / 'labels.txt'\n"
+             "d._note_reads([labels])\n"
+             "report.values(labels=labels.read_text().split()[-1])")
+    page = "# Home\n\nLast label: {{ tiny.labels }}.\n"
+    result, _ = tiny(page=page, extra=extra, DOCS_DATA_DIR=str(first))
+    assert result.returncode == 0, result.stderr[-3000:]
+    shutil.copytree(first, second)
+    result, site = tiny(page=page, extra=extra, DOCS_DATA_DIR=str(second))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "running tiny.py" not in result.stderr, result.stderr[-2000:]
+    (second / "labels.txt").write_text("0 1 9\n")
+    result, site = tiny(page=page, extra=extra, DOCS_DATA_DIR=str(second))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"example tiny: data it read changed since it ran "
+                     r"\([^)]*data-b/labels\.txt\); running it again",
+                     result.stderr), result.stderr[-2000:]
+    assert "Last label: 9." in (site / "index.html").read_text()
 
 
 def test_serving_stale_results_is_loud(tiny):
@@ -323,6 +364,17 @@ def test_writes_outside_the_output_folder_are_reported(tiny, tmp_path):
     for name in (str(stray), "relative.txt", "stray.md"):
         assert name in result.stderr, name
     (tiny.root / "docs" / "stray.md").unlink()
+    # Not a good result: the next build, from the cache, says it again
+    # (a retry does not go green) ...
+    result, _ = tiny(extra=extra)
+    assert "running tiny.py" not in result.stderr
+    assert result.returncode != 0
+    assert "example tiny wrote outside its output folder" in result.stderr
+    assert str(stray) in result.stderr
+    # ... until the example is fixed.
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "outside its output folder" not in result.stderr
 
 
 # --- offline, determinism ----------------------------------------------------
