@@ -4,7 +4,9 @@ included from, where mkdocs-jupyter caches, which folders ``serve``
 watches. ``start`` makes the build's state from them.
 """
 
+import dataclasses
 import importlib.machinery
+import os
 from pathlib import Path
 
 from mkdocs.config import config_options as opt
@@ -54,7 +56,16 @@ def start(options, config, root, log, serving=False) -> BuildState:
     except ExampleError as error:
         raise PluginError(str(error)) from None
     _check(options, chosen, [e.name for e in examples])
+    cores = settings.cores()
+    if chosen.jobs > cores:
+        log.info(f"DOCS_JOBS={chosen.jobs} is more than this machine's "
+                 f"{cores} cores: running {cores} examples at a time")
+        chosen = dataclasses.replace(chosen, jobs=cores)
     cache_dir = chosen.cache_dir or root / options.cache_dir
+    _usable(cache_dir, "DOCS_CACHE_DIR" if chosen.cache_dir else
+            "cache_dir in mkdocs.yml", write=True)
+    if chosen.data_dir:
+        _usable(chosen.data_dir, "DOCS_DATA_DIR")
     imports.remember(Path(cache_dir) / "imports.json")
     runner = Runner(
         root, cache_dir, chosen.fast, options.cell_timeout, log=log.info,
@@ -67,6 +78,23 @@ def start(options, config, root, log, serving=False) -> BuildState:
         signals.mkdir(parents=True, exist_ok=True)
         config.watch.append(str(signals))
     return BuildState(root, options, chosen, examples, runner)
+
+
+def _usable(folder, variable, write=False):
+    """Make ``folder`` if it is missing (and, with ``write``, check that
+    a file can be written there): a folder that cannot be is one line
+    naming it, not a traceback."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if write:
+            probe = folder / f".probe-{os.getpid()}.tmp"
+            probe.write_bytes(b"")
+            probe.unlink()
+    except OSError as error:
+        raise PluginError(
+            f"{variable}={str(folder)!r}: this folder cannot be made or "
+            f"written ({error.strerror}); give one you can write") from None
 
 
 def _check(options, chosen, names):

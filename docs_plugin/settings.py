@@ -59,12 +59,17 @@ def _patterns(environ, name):
     return patterns
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _jobs(environ):
     raw = (environ.get("DOCS_JOBS") or "").strip()
     if not raw:
-        if hasattr(os, "sched_getaffinity"):
-            return max(1, len(os.sched_getaffinity(0)))
-        return os.cpu_count() or 1
+        return cores()
     if raw.isdigit() and int(raw) >= 1:
         return int(raw)
     raise bad("DOCS_JOBS", environ["DOCS_JOBS"],

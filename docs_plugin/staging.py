@@ -28,6 +28,41 @@ class _Count(logging.Handler):
         self.count += 1
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(site_dir) -> None:
+    """Remove the staged or replaced sites that builds killed before their
+    end left beside ``site_dir`` (those of a build still running stay).
+
+    >>> import tempfile
+    >>> site = Path(tempfile.mkdtemp()) / "site"
+    >>> for name in (".site.building-999999999-ab", ".site.old-cd",
+    ...              f".site.building-{os.getpid()}-ef"):
+    ...     (site.parent / name).mkdir()
+    >>> remove_leftovers(site)
+    >>> sorted(p.name for p in site.parent.iterdir())  # doctest: +ELLIPSIS
+    ['.site.building-...-ef']
+    """
+    site_dir = Path(site_dir)
+    for path in site_dir.parent.glob(f".{site_dir.name}.*"):
+        kind, _, rest = path.name[len(site_dir.name) + 2:].partition("-")
+        if kind == "building":
+            pid = rest.partition("-")[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+        elif kind != "old":
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class Staging:
     """The site folder of one build (see module doc)."""
 
@@ -45,8 +80,10 @@ class Staging:
         self.warnings = _Count()
         logger.addHandler(self.warnings)
         self.site_dir = Path(config.site_dir).resolve()
+        remove_leftovers(self.site_dir)
         self.folder = self.site_dir.with_name(
-            f".{self.site_dir.name}.building-{secrets.token_hex(4)}")
+            f".{self.site_dir.name}.building-{os.getpid()}-"
+            f"{secrets.token_hex(4)}")
         config.site_dir = str(self.folder)
 
     def publish(self, config) -> None:

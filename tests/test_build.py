@@ -213,6 +213,7 @@ def test_broken_link_fails_the_build(tiny):
     ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"),
     ("DOCS_DATA_DIR", "/etc/hostname"), ("DOCS_CACHE_DIR", "/etc/hostname"),
     ("DOCS_ONLY", "Tiny!"),
+    ("DOCS_CACHE_DIR", "/proc/no-cache"), ("DOCS_DATA_DIR", "/proc/no-data"),
     ("DOCS_RERUN", "nothing_like_it"),
 ])
 def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
@@ -224,6 +225,13 @@ def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     assert len(errors) == 1, result.stderr
     assert f"{variable}={value!r}" in errors[0]
     assert not (site / "index.html").exists()
+
+
+def test_more_jobs_than_cores_are_capped_saying_so(tiny):
+    result, _ = tiny(DOCS_JOBS="512")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"DOCS_JOBS=512 is more than this machine's \d+ cores:"
+                     r" running \d+ examples at a time", result.stderr)
 
 
 def test_a_preload_module_that_does_not_exist_fails_the_build(tiny):
