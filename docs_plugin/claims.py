@@ -99,6 +99,7 @@ def collect(state, files, substitute) -> list[dict]:
                      if (example, name) not in used]
     if problems:
         raise PluginError("\n".join(problems))
+    _give_anchors(stated)
     for claim in (c for c in stated if not c["holds"]):
         message = (f"{claim['page'].src_uri}:{claim['line']}: claim "
                    f"{claim['example']}.{claim['name']} does not hold: "
@@ -111,12 +112,30 @@ def collect(state, files, substitute) -> list[dict]:
     return stated
 
 
+def _give_anchors(stated):
+    """One row, one anchor, for each statement: a claim stated on two pages
+    has two rows, the second's anchor numbered."""
+    taken = set()
+    for claim in stated:
+        base = anchor(claim["example"], claim["name"])
+        claim["anchor"], number = base, 1
+        while claim["anchor"] in taken:
+            number += 1
+            claim["anchor"] = f"{base}-{number}"
+        taken.add(claim["anchor"])
+
+
 def mark(state, placeholder, page_uri) -> str:
     """The Markdown of a claim's mark on page ``page_uri``: a check or a
     cross linking to its row on the claims page."""
     claim = state.claims[placeholder.example][placeholder.key]
     to_claims = posixpath.relpath(PAGE, posixpath.dirname(page_uri) or ".")
-    target = anchor(placeholder.example, placeholder.key)
+    target = next((c["anchor"] for c in state.stated
+                   if c["page"].src_uri == page_uri
+                   and c["line"] == placeholder.line
+                   and (c["example"], c["name"]) == (placeholder.example,
+                                                     placeholder.key)),
+                  anchor(placeholder.example, placeholder.key))
     held = claim["holds"]
     title = (f"Claim {placeholder.example}.{placeholder.key} "
              f"{'held' if held else 'did NOT hold'} in this build: "
@@ -165,5 +184,5 @@ def _row(claim, uri):
     evidence = evidence_text(claim["evidence"]).replace("|", "\\|")
     return (f"| {'✓' if claim['holds'] else '✗'} | {sentence} "
             f"([{uri}]({uri})) | `{example}.{name}`"
-            f"{{ #{anchor(example, name)} }} in "
+            f"{{ #{claim['anchor']} }} in "
             f"[{example}]({page_url(example)}) | {evidence} |")

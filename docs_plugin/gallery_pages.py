@@ -17,6 +17,7 @@ CDN_LOADERS = [re.compile(pattern, re.S) for pattern in (
     r'<script type="module">(?:(?!</script>).)*?mermaid'
     r"(?:(?!</script>).)*</script>")]
 STYLE_OPEN, STYLE_CLOSE = '<style type="text/css">', "</style>"
+LIST_STYLE = re.compile(r"<style>\s*\['.*?</style>", re.S)
 # mkdocs-jupyter repeats each code cell's code as plain text in a hidden
 # div, which its copy button copies (by the div's id).
 COPY_TEXT = re.compile(r'<div class="clipboard-copy-txt" id="([^"]+)">'
@@ -116,11 +117,15 @@ def finish(state, content, name, config) -> str:
     # The notebook stylesheet (about 600 KB) is served once, shared by
     # every gallery page, instead of inlined into each.
     content, styles = split_styles(content)
+    # mkdocs-jupyter's template writes the highlighting CSS as a Python
+    # list's repr, which no browser can use (Material's colours apply).
+    content = LIST_STYLE.sub("", content)
     for loader in CDN_LOADERS:
         content = loader.sub("", content)
     if state.notebook_css is None and styles:
         state.notebook_css = "\n".join(
-            style for style in dict.fromkeys(styles)
+            style[len(STYLE_OPEN):-len(STYLE_CLOSE)].strip()  # CSS only
+            for style in dict.fromkeys(styles)
             if ".highlight-ipynb .hll" not in style)  # Material colours
     content = (f'<link rel="stylesheet" href="../../{NOTEBOOK_CSS}">'
                + code_once(content))

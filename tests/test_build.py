@@ -124,6 +124,27 @@ def test_a_warm_build_writes_the_cold_builds_site(build, tmp_path):
         k for k in index[0] if k.startswith("timings/")]
 
 
+def test_every_claim_mark_links_to_its_own_row(site):
+    """Each statement has its row and anchor on the claims page (a claim
+    stated on two pages has two), and each mark links to its own."""
+    claims = (site / "claims/index.html").read_text()
+    rows = re.findall(r'id="(claim-[^"]+)"', claims)
+    assert len(rows) == len(set(rows)) > 100
+    marks = []
+    for page in site.rglob("*.html"):
+        marks += re.findall(r'class="claim claim-\w+" href="[^"#]*claims/#'
+                            r'(claim-[^"]+)"', page.read_text())
+    assert sorted(marks) == sorted(rows)
+
+
+def test_notebook_styles_are_css_and_nothing_unusable(site):
+    css = (site / "assets/notebook.css").read_text()
+    assert "<style" not in css and "</style>" not in css
+    assert css.startswith('@charset "UTF-8";.jupyter-wrapper{')
+    for page in (site / "gallery").glob("*/index.html"):
+        assert not re.search(r"<style>\s*\[", page.read_text()), page
+
+
 def test_timings_page_lists_every_example(site):
     html = (site / "timings/index.html").read_text()
     assert "An MLP with and without BatchNorm1d" in html
