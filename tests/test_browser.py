@@ -127,6 +127,17 @@ def test_math_is_rendered_by_katex(page):
     assert any("KaTeX" in family for family in fonts), fonts
 
 
+def test_math_in_a_notebooks_text_is_rendered(page):
+    """A gallery page's Markdown cells show math (its code stays code)."""
+    page.goto(page.base + "gallery/inference_running_stats/",
+              wait_until="networkidle")
+    text = page.locator(".jp-RenderedMarkdown")
+    assert text.locator(".katex").count() >= 2
+    assert "$\\alpha$" not in text.all_inner_texts()[0] + "".join(
+        text.all_inner_texts())
+    assert page.locator(".jp-InputArea-editor .katex").count() == 0
+
+
 def test_algorithm_page_math_and_answers(page):
     page.goto(page.base + "algorithm/", wait_until="networkidle")
     assert page.locator(".katex-display").count() >= 3
