@@ -113,7 +113,7 @@ class Runner:
         current, or when ``force`` (True, or a function of the name) says
         so; ``only`` (a function of the name), if given, limits which
         examples may run at all. Stale examples run ``jobs`` at a time,
-        the longest first (``_expected``); then the examples that measure
+        the longest first (``expected_seconds``); then the examples that measure
         time run one by one, alone. The first failure stops new runs and
         is raised once the running ones end; with ``keep_going`` every
         example runs, and the failures are left in ``self.errors`` (by
@@ -125,7 +125,8 @@ class Runner:
         runs, todo, errors = self._sort_out(
             examples, force, only or (lambda name: True), keep_going)
         times = self.cache.times()
-        todo.sort(key=lambda e: -self._expected(e, times))  # stable
+        todo.sort(key=lambda e: -expected_seconds(  # stable
+            e, times, self.start_first, self.slow_imports, self.root))
         shared = [e for e in todo if not e.measures_time]
         alone = [e for e in todo if e.measures_time]
         # One thread each, always: examples running side by side do not
@@ -176,19 +177,6 @@ class Runner:
                     raise error
                 errors.append(error)
         return runs, todo, errors
-
-    def _expected(self, example, times):
-        """Seconds it will take, as far as is known: its last time; with
-        none, the configured order, then its imports."""
-        if example.name in times:
-            return times[example.name]
-        for rank, pattern in enumerate(self.start_first):
-            if fnmatch.fnmatchcase(example.name, pattern):
-                return 1e9 - rank
-        imports = {p.resolve() for p in local_imports(
-            example.path, [self.root, example.path.parent])}
-        slow = any(p.resolve() in imports for p in self.slow_imports)
-        return 1e6 if slow else 0.0
 
     def _pool(self, examples, jobs, threads, runs, errors):
         if not examples or self._interrupted.is_set() or (
@@ -350,3 +338,18 @@ def _lines(path):
     if not path.is_file():
         return set()
     return set(path.read_text(encoding="utf-8").split("\n")) - {""}
+
+
+def expected_seconds(example, times, start_first, slow_imports, root):
+    """How long ``example`` will take, as far as is known: its last time;
+    with none, its place in ``start_first``, then whether it imports one
+    of ``slow_imports``."""
+    if example.name in times:
+        return times[example.name]
+    for rank, pattern in enumerate(start_first):
+        if fnmatch.fnmatchcase(example.name, pattern):
+            return 1e9 - rank
+    imports = {p.resolve() for p in local_imports(
+        example.path, [root, example.path.parent])}
+    slow = any(p.resolve() in imports for p in slow_imports)
+    return 1e6 if slow else 0.0
