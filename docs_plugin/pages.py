@@ -11,6 +11,7 @@ from mkdocs.exceptions import PluginError
 
 from docs_plugin import claims, gallery, syntax
 from docs_plugin.background import Running
+from docs_plugin.outputs import THUMBNAIL
 
 # Characters that would make a value Markdown instead of text.
 ACTIVE = set("*|<>[]`")
@@ -46,6 +47,7 @@ def rewrite(state, markdown, page, config) -> str:
         markdown = _without_failed(markdown, failed, "failed, see above")
         markdown = _without_failed(markdown, running, "has not run yet")
         found = syntax.placeholders(markdown, where)
+    _check_figures(state, markdown, where)
     markdown = _point_includes_at_entries(state, markdown, where, config)
     markdown = substitute_values(state, markdown, where, found)
     markdown = _cards(state, failed, stale, running) + markdown
@@ -152,6 +154,21 @@ def _value(state, placeholder, where):
             f"{where}:{placeholder.line}: value {example}.{key} is "
             f"{value!r}, which a page cannot show as text")
     return value
+
+
+def _check_figures(state, markdown, where):
+    """A figure an example did not make is an error naming the page's
+    line (MkDocs would only say that some link of the page is broken)."""
+    for line, name, figure in syntax.figure_lines(markdown):
+        run = state.runs.get(name)
+        if run is None or figure in run.files or (
+                figure.startswith("notebook-") or figure == THUMBNAIL):
+            continue  # failed (serving), not an example's, or rendered
+        made = [f for f in run.files if not f.endswith(".md")]
+        raise PluginError(
+            f"{where}:{line}: figure generated/{name}/{figure} not found: "
+            f"example {name} did not make it (it made: "
+            f"{', '.join(made) or 'no figure'})")
 
 
 def _point_includes_at_entries(state, markdown, where, config):

@@ -249,6 +249,18 @@ def figures(markdown: str) -> list[tuple[str, str]]:
     return FIGURE.findall(markdown)
 
 
+def figure_lines(markdown: str) -> list[tuple[int, str, str]]:
+    """``(line, example, file)`` of every generated figure a page refers
+    to, lines counted from 1.
+
+    >>> figure_lines("Text\\n![a](generated/ex/curve.svg)")
+    [(2, 'ex', 'curve.svg')]
+    """
+    return [(number, *found)
+            for number, line in enumerate(markdown.splitlines(), 1)
+            for found in FIGURE.findall(line)]
+
+
 def without_example(markdown: str, name: str, figure: str,
                     value: str) -> str:
     """``markdown`` with example ``name``'s image links replaced by

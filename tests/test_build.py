@@ -381,6 +381,29 @@ def test_table_cells_stay_text(tiny):
     assert "<td>x|y</td>" in html and "<td>&lt;1e-5</td>" in html
 
 
+def test_a_figure_an_example_did_not_make_names_its_line(tiny):
+    page = "# Home\n\nText.\n\n![A curve](generated/tiny/nope.svg)\n"
+    result, _ = tiny(page=page)
+    assert result.returncode != 0
+    assert "index.md:5: figure generated/tiny/nope.svg not found: example " \
+        "tiny did not make it" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_leftovers_of_a_killed_build_are_removed(tiny):
+    """A build killed before its end leaves its staging folder (or the
+    site it replaced) beside the site: the next build removes them."""
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    left = [tiny.root / ".site.building-999999999-dead",
+            tiny.root / ".site.old-cafe"]
+    for folder in left:
+        (folder / "assets").mkdir(parents=True)
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p for p in left if p.exists()] == []
+
+
 def test_a_missing_file_in_a_block_include_names_its_line(tiny):
     page = "# Home\n\nText.\n\n--8<--\ntiny/absent.md\n--8<--\n"
     result, _ = tiny(page=page)
