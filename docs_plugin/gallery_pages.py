@@ -127,6 +127,10 @@ def finish(state, content, name, config) -> str:
             style[len(STYLE_OPEN):-len(STYLE_CLOSE)].strip()  # CSS only
             for style in dict.fromkeys(styles)
             if ".highlight-ipynb .hll" not in style)  # Material colours
+    # Cell wrappers are no tab stops (hundreds a page); a code block that
+    # scrolls gets one (scroll-focus.js).
+    content = content.replace('class="jp-Cell-inputWrapper" tabindex="0"',
+                              'class="jp-Cell-inputWrapper"')
     content = (f'<link rel="stylesheet" href="../../{NOTEBOOK_CSS}">'
                + code_once(content))
     if name in state.failures:

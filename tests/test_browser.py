@@ -113,6 +113,37 @@ def test_page_loads_cleanly(page, path):
     assert page.problems == []
 
 
+AXE = Path(__file__).resolve().parent.parent / \
+    "node_modules/axe-core/axe.min.js"
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_pass_axe_in_both_schemes_and_widths(browser, server, scheme):
+    """axe-core finds no WCAG 2.1 A/AA violation on the teaching pages, a
+    gallery page, the gallery index and the generated pages, at a desktop
+    and a phone's width (390 px)."""
+    paths = ["", "algorithm/", "inference/", "layers/", "ics/",
+             "experiments/", "practice/", "exercises/", "references/",
+             "gallery/", "gallery/mlp_batchnorm/", "claims/", "timings/"]
+    found = []
+    for width in (1280, 390):
+        context = browser.new_context(color_scheme=scheme,
+                                      viewport={"width": width, "height": 900})
+        page = context.new_page()
+        for path in paths:
+            page.goto(server + path, wait_until="networkidle")
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate(
+                "axe.run(document, {runOnly: {type: 'tag', values: %s}})"
+                % WCAG)
+            found += [f"{path or 'home'} at {width} px: {v['id']} "
+                      f"({len(v['nodes'])}: {v['nodes'][0]['target']})"
+                      for v in result["violations"]]
+        context.close()
+    assert found == []
+
+
 def test_math_is_rendered_by_katex(page):
     page.goto(page.base, wait_until="networkidle")
     assert page.locator(".katex-display").count() >= 1
