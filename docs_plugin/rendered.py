@@ -10,17 +10,13 @@ changed since (a file cut short by a kill, an edit by hand), with one line
 naming it: mkdocs-jupyter then renders that page again.
 """
 
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
+from docs_plugin.cache import file_digest, write_atomically
+
 log = logging.getLogger("mkdocs.plugins.examples")
-
-
-def _digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _pages(folder):
@@ -44,7 +40,7 @@ def check(folder) -> None:
         seals = {}
     for path in _pages(folder):
         sealed = seals.get(path.name)
-        if sealed is not None and _digest(path) == sealed:
+        if sealed is not None and file_digest(path) == sealed:
             continue
         why = ("changed since it was written" if sealed else
                "not written by a build that finished")
@@ -57,8 +53,5 @@ def seal(folder) -> None:
     folder = Path(folder)
     if not folder.is_dir():
         return
-    seals = {path.name: _digest(path) for path in _pages(folder)}
-    target = _seals(folder)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(seals, indent=1), encoding="utf-8")
-    os.replace(temporary, target)
+    seals = {path.name: file_digest(path) for path in _pages(folder)}
+    write_atomically(_seals(folder), json.dumps(seals, indent=1))

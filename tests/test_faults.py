@@ -444,6 +444,15 @@ def serve(root):
     return server, f"http://127.0.0.1:{port}/"
 
 
+def stop(server, root):
+    """Stop ``mkdocs serve`` with Ctrl-C: it leaves no process behind."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGINT)
+    server.communicate(timeout=60)
+    time.sleep(2)
+    assert processes_under(root) == []
+
+
 def wait_for(server, url, text, seconds):
     """The page at ``url`` once it shows ``text``, and how long it took."""
     begin = time.monotonic()
@@ -477,11 +486,7 @@ def test_serve_answers_while_an_example_runs(tiny):
         home, _ = wait_for(server, base, "The answer is 43.", 120)
         assert "is running" not in home
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
-        server.communicate(timeout=60)
-    time.sleep(2)
-    assert processes_under(tiny.root) == []
+        stop(server, tiny.root)
 
 
 def test_serve_shows_a_failing_example_and_recovers(tiny):
@@ -491,42 +496,17 @@ def test_serve_shows_a_failing_example_and_recovers(tiny):
     broken = "raise RuntimeError('boom while serving')"
     result, _ = tiny(extra=broken)
     assert result.returncode != 0 and "boom while serving" in result.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [PYTHON, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],
-        cwd=tiny.root, env=fast_env(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/"
+    server, base = serve(tiny.root)
     try:
-        deadline = time.monotonic() + 120
-        status, home = fetch(base)
-        while status != 200 and time.monotonic() < deadline:
-            assert server.poll() is None, server.communicate()[1][-3000:]
-            time.sleep(0.5)
-            status, home = fetch(base)
-        assert status == 200
         # It runs in the background (a card says so), then fails.
-        while "Example tiny failed" not in home:
-            assert time.monotonic() < deadline, home[-2000:]
-            assert server.poll() is None, server.communicate()[1][-3000:]
-            time.sleep(0.5)
-            _, home = fetch(base)
+        home, _ = wait_for(server, base, "Example tiny failed", 120)
         assert "RuntimeError: boom while serving" in home
         status, gallery = fetch(base + "gallery/tiny/")
         assert status == 200 and "Example tiny failed" in gallery
         # Fix the example: the server rebuilds and the number is back.
         (tiny.root / "examples/tiny.py").write_text(
             (tiny.root / "examples/tiny.py").read_text().replace(broken, ""))
-        deadline = time.monotonic() + 180
-        while "The answer is 42." not in home:
-            assert time.monotonic() < deadline, "never recovered"
-            assert server.poll() is None, server.communicate()[1][-3000:]
-            time.sleep(1)
-            _, home = fetch(base)
+        home, _ = wait_for(server, base, "The answer is 42.", 180)
         assert "Example tiny failed" not in home
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGINT)
-        server.communicate(timeout=60)
-    time.sleep(2)
-    assert processes_under(tiny.root) == []
+        stop(server, tiny.root)
