@@ -14,8 +14,9 @@ import re
 
 from mkdocs.exceptions import PluginError
 
-from docs_plugin import syntax
+from docs_plugin import syntax, wording
 from docs_plugin.gallery import nav_pages, page_url
+from snippets.support import rules
 
 PAGE = "claims.md"
 log = logging.getLogger("mkdocs.plugins.examples")
@@ -65,7 +66,7 @@ def collect(state, files, substitute) -> list[dict]:
     placeholders)``). A claim a page states that no example evaluated, or
     one an example evaluated that no page states, is an error; in a
     full-size build so is a stated claim that does not hold."""
-    stated, problems = [], []
+    stated, (supports, problems) = [], _recheck_all(state.claims)
     for file in files.documentation_pages():
         if not file.src_uri.endswith(".md") or file.generated_by:
             continue
@@ -75,6 +76,7 @@ def collect(state, files, substitute) -> list[dict]:
         except syntax.SyntaxProblem as error:
             raise PluginError(str(error)) from None
         text = substitute(markdown, where, found)
+        problems += wording.check(text, where, supports)
         for placeholder in found:
             if placeholder.kind != "claim" or \
                     placeholder.example in state.failures:
@@ -101,15 +103,58 @@ def collect(state, files, substitute) -> list[dict]:
         raise PluginError("\n".join(problems))
     _give_anchors(stated)
     for claim in (c for c in stated if not c["holds"]):
+        why = (f"its evidence cannot carry a verdict: {claim['flaw']}"
+               if claim["flaw"] else "does not hold")
         message = (f"{claim['page'].src_uri}:{claim['line']}: claim "
-                   f"{claim['example']}.{claim['name']} does not hold: "
-                   f"\"{claim['sentence']}\" (example {claim['example']}:"
-                   f" {evidence_text(claim['evidence'])})")
+                   f"{claim['example']}.{claim['name']} {why}: "
+                   f"\"{claim['sentence']}\" (rule: {claim['rule']}; "
+                   f"evidence: {evidence_text(claim['evidence'])})")
         if state.settings.fast:
             log.info(f"{message} [fast mode: reported, not enforced]")
         else:
             raise PluginError(message)
     return stated
+
+
+def _recheck_all(claims_by_example):
+    """``(supports, problems)``: what verdict words each claim's rule
+    supports, and every claim whose record fails ``_recheck``."""
+    supports, problems = {}, []
+    for example, claims in sorted(claims_by_example.items()):
+        for name, claim in claims.items():
+            problem = _recheck(claim)
+            if problem:
+                problems.append(f"claim {example}.{name}: {problem}")
+            else:
+                supports[example, name] = claim["supports"]
+    return supports, problems
+
+
+def _recheck(claim):
+    """Decide ``claim`` (as an example recorded it) again from its rule's
+    record, so that the page shows exactly what the rule decided on. Notes
+    on ``claim`` whether its evidence is flawed (it then counts as not
+    holding) and what verdict words its rule supports; returns a problem
+    that fails every build: a record that does not match its rule, or a
+    rule that would hold with its evidence moved to the opposite case."""
+    try:
+        rule = rules.from_record(claim["check"])
+    except (KeyError, TypeError, ValueError) as error:
+        return f"its rule cannot be read back ({error!r})"
+    shown = [[str(label), str(value)] for label, value in rule.evidence]
+    recorded = claim.setdefault("recorded", claim["holds"])
+    if (rule.holds, rule.words, shown) != (recorded, claim["rule"],
+                                           claim["evidence"]):
+        return "its recorded verdict or evidence differs from its rule's"
+    still = [o.evidence for o in rule.opposites()
+             if rule.holds and o.holds]
+    if still:
+        return ("its rule could never fail: it still holds with its "
+                f"evidence moved to the opposite case ({still[0]})")
+    claim["flaw"] = rule.flaw()
+    claim["holds"] = rule.holds and not claim["flaw"]
+    claim["supports"] = set(rule.supports)
+    return None
 
 
 def _give_anchors(stated):
@@ -138,7 +183,8 @@ def mark(state, placeholder, page_uri) -> str:
                   anchor(placeholder.example, placeholder.key))
     held = claim["holds"]
     title = (f"Claim {placeholder.example}.{placeholder.key} "
-             f"{'held' if held else 'did NOT hold'} in this build: "
+             f"{'held' if held else 'did NOT hold'} in this build. "
+             f"Rule: {claim['rule']}. Evidence: "
              f"{evidence_text(claim['evidence'])}")
     title = title.replace("\\", "/").replace('"', "'")
     return (f'[{"✓" if held else "✗"}]({to_claims}#{target} "{title}")'
@@ -157,23 +203,33 @@ def page(state, nav) -> str:
         "# Claims checked", "",
         "Every sentence on this site whose truth depends on a run ends "
         "with a mark that links here. The example named next to it "
-        "decides, from its own numbers, whether the sentence holds, "
-        "and records the numbers it decided on. This site was built in "
-        f"{mode}.", "",
+        "builds a rule from its own numbers, and the rule decides "
+        "whether the sentence holds. Each row below gives the rule in "
+        "words and exactly the numbers it decided on. This site was "
+        f"built in {mode}.", "",
         f"**{held} of {len(state.stated)} claims held in this build.**",
-        "", "Comparisons across seeds follow one procedure, described "
-        "in `snippets/support/compare.py`: a variant is *better* or "
-        "*worse* only when every seed of it beats, or loses to, every "
-        "seed of the other; otherwise the difference is *within "
-        "seed-to-seed noise*.", ""]
+        "", "The rules come from one small library, "
+        "`snippets/support/rules.py`, and each one is tested the other way "
+        "too: moved to the opposite case (the two sides of a comparison "
+        "swapped, a value mirrored across its bound), it must fail, or "
+        "the build refuses it as a check that could never fail.", "",
+        "Comparisons across seeds are paired, because one seed gives "
+        "every variant the same batches (`snippets/support/compare.py`): "
+        "the evidence is the difference on each seed, its mean and range, "
+        "and how many seeds agree in sign. *On every seed* is said only "
+        "when all of them agree; *within seed-to-seed noise* only when "
+        "they disagree in sign. These describe the runs, they do not "
+        "prove an effect: with 3 seeds, a difference with no real effect "
+        "behind it would still agree in sign on all of them one time in "
+        "four.", ""]
     titles = {path: title for title, path in nav_pages(nav)}
     by_page = {}
     for claim in state.stated:
         by_page.setdefault(claim["page"].src_uri, []).append(claim)
     for uri, claims in by_page.items():
         lines += [f"## {titles.get(uri, uri)}", "",
-                  "| | Sentence | Checked by | Evidence |",
-                  "| --- | --- | --- | --- |"]
+                  "| | Sentence | Checked by | Rule | Evidence |",
+                  "| --- | --- | --- | --- | --- |"]
         lines += [_row(c, uri) for c in claims] + [""]
     return "\n".join(lines)
 
@@ -182,7 +238,10 @@ def _row(claim, uri):
     example, name = claim["example"], claim["name"]
     sentence = claim["sentence"].replace("|", "\\|")
     evidence = evidence_text(claim["evidence"]).replace("|", "\\|")
+    rule = claim["rule"].replace("|", "\\|")
+    if claim["flaw"]:
+        rule += f" (not a verdict: {claim['flaw']})"
     return (f"| {'✓' if claim['holds'] else '✗'} | {sentence} "
             f"([{uri}]({uri})) | `{example}.{name}`"
             f"{{ #{claim['anchor']} }} in "
-            f"[{example}]({page_url(example)}) | {evidence} |")
+            f"[{example}]({page_url(example)}) | {rule} | {evidence} |")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from snippets.support.report import Report
+from snippets.support.rules import Above, All, Below
 
 report = Report("bn_gamma_beta")
 g = torch.Generator().manual_seed(0)
@@ -106,15 +107,17 @@ report.values(identity_error=f"{identity_error:.1e}",
               slope_normalized=f"{stats['normalized'][0]:.3f}",
               r2_raw=f"{stats['raw'][2]:.3f}",
               r2_normalized=f"{stats['normalized'][2]:.3f}")
-report.claim("raw_feature_mostly_flat", stats["raw"][1] > 0.5, {
-    "share of raw values where the slope is below 0.1": stats["raw"][1],
-    "mean slope": stats["raw"][0]})
-report.claim("normalized_slope_near_max", stats["normalized"][0] > 0.8 * 0.25,
-             {"mean slope after normalization": stats["normalized"][0],
-              "80% of the maximum 0.25": 0.2})
-report.claim("normalized_nearly_linear",
-             stats["normalized"][2] > 0.95 > stats["raw"][2], {
-                 "R^2 over the normalized values": stats["normalized"][2],
-                 "R^2 over the raw values": stats["raw"][2]})
-report.claim("identity_restored", identity_error < 1e-12, {
-    "largest |output - input|": identity_error})
+report.claim("raw_feature_mostly_flat", Above(
+    "share of the raw values where the sigmoid's slope is below 0.1",
+    stats["raw"][1], 0.5))
+# "Close to the maximum 0.25": above 80% of it.
+report.claim("normalized_slope_near_max", Above(
+    "mean slope after normalization (maximum 0.25)", stats["normalized"][0],
+    0.8 * 0.25))
+report.claim("normalized_nearly_linear", All([
+    Above("R^2 of a straight line over the normalized values",
+          stats["normalized"][2], 0.95),
+    Below("R^2 of a straight line over the raw values", stats["raw"][2],
+          0.95)]))
+report.claim("identity_restored", Below(
+    "largest |output - input|", identity_error, 1e-12))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from snippets.support.report import Report
+from snippets.support.rules import Below
 
 report = Report("inference_batchnorm3d")
 g = torch.Generator().manual_seed(0)
@@ -45,5 +46,5 @@ report.table("batchnorm3d", [
      for s, c, a, b, v, w in rows])
 report.values(worst=f"{worst:.1e}",
               values_per_channel=batches[0][:, 0].numel())
-report.claim("batchnorm3d_hand_matches_torch", worst < 1e-12, {
-    "largest |by hand - PyTorch|": worst})
+report.claim("batchnorm3d_hand_matches_torch", Below(
+    "largest |by hand - PyTorch|", worst, 1e-12))

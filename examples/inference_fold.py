@@ -19,6 +19,7 @@ from snippets.experiments.models import small_cnn
 from snippets.layers.inference import fold_conv_bn, fold_model
 from snippets.support import data
 from snippets.support.report import FAST, Report
+from snippets.support.rules import All, Below
 from snippets.support.training import train
 
 torch.manual_seed(0)
@@ -107,18 +108,18 @@ report.values(diff_both=f"{diff_both:.1e}", scale=f"{scale:.1f}",
               end_to_end=f"{end_to_end:.1e}",
               threads=torch.get_num_threads(),
               layers_before=len(model), layers_after=len(folded))
-# Float32 rounding: a relative difference of a few parts in a million.
-report.claim("fold_matches_unfolded", diff_both < 1e-5 * scale, {
-    "largest difference, ours": diff_ours,
-    "largest difference, fuse_conv_bn_eval": diff_theirs,
-    "largest output": scale})
-report.claim("fold_weights_agree",
-             diff_weights < 1e-5 * theirs.weight.abs().max().item(), {
-                 "largest weight difference": diff_weights,
-                 "largest folded weight": theirs.weight.abs().max().item()})
-report.claim("fold_end_to_end", end_to_end < 1e-5 * scale_out, {
-    "largest difference of the logits": end_to_end,
-    "largest logit": scale_out})
+# Float32 rounding: a relative difference of a few parts in a million,
+# each difference divided by the largest value it is a difference of.
+report.claim("fold_matches_unfolded", All([
+    Below("largest difference from the unfolded layers / largest output, "
+          "fold_conv_bn", diff_ours / scale, 1e-5),
+    Below("the same, fuse_conv_bn_eval", diff_theirs / scale, 1e-5)]))
+report.claim("fold_weights_agree", Below(
+    "largest difference of the two folded weights / largest weight",
+    diff_weights / theirs.weight.abs().max().item(), 1e-5))
+report.claim("fold_end_to_end", Below(
+    "largest difference of the logits / largest logit",
+    end_to_end / scale_out, 1e-5))
 report.timings(speedup_1=f"{speedups[1][0]:.2f}",
                speedup_16=f"{speedups[16][0]:.2f}",
                speedup_256=f"{speedups[256][0]:.2f}")

@@ -14,6 +14,15 @@ from torch import nn
 from snippets.experiments.models import mlp
 from snippets.support import data
 from snippets.support.report import FAST, Report
+from snippets.support.rules import (
+    DECREASING,
+    LOWER,
+    All,
+    Below,
+    Extreme,
+    Greater,
+    Ordered,
+)
 from snippets.support.training import train
 
 torch.manual_seed(0)
@@ -119,37 +128,35 @@ mean_error = {m: errors[m][0] for m in momenta}
 tail = steps // 2  # noise: how much the error moves from batch to batch
 jitter = {m: torch.tensor(mean_error[m][tail:]).diff().abs().mean().item()
           for m in momenta}
-report.claim("small_momentum_slow_then_precise",
-             mean_error[0.01][9] > mean_error[0.5][9]
-             and mean_error[0.01][-1] < mean_error[0.1][-1]
-             < mean_error[0.5][-1], {
-                 "mean error after 10 batches, momentum 0.01":
-                     mean_error[0.01][9],
-                 "mean error after 10 batches, momentum 0.5":
-                     mean_error[0.5][9],
-                 f"after {steps}, momentum 0.01": mean_error[0.01][-1],
-                 f"after {steps}, momentum 0.1": mean_error[0.1][-1],
-                 f"after {steps}, momentum 0.5": mean_error[0.5][-1]})
-report.claim("large_momentum_fast_but_noisy",
-             mean_error[0.5][4] < 0.1 and jitter[0.5] > 3 * jitter[0.01], {
-                 "mean error after 5 batches, momentum 0.5":
-                     mean_error[0.5][4],
-                 "its mean change from batch to batch, second half":
-                     jitter[0.5],
-                 "the same for momentum 0.01": jitter[0.01]})
-report.claim("cumulative_keeps_improving",
-             mean_error[None][-1] < mean_error[None][steps // 10 - 1] / 2
-             and mean_error[None][-1] == min(e[-1] for e in
-                                             mean_error.values()), {
-                 f"mean error after {steps // 10} batches, momentum None":
-                     mean_error[None][steps // 10 - 1],
-                 f"after {steps}": mean_error[None][-1],
-                 f"smallest of the other momenta after {steps}": min(
-                     mean_error[m][-1] for m in momenta if m is not None)})
-report.claim("bessel_correction_unbiased",
-             abs(ratio_torch - 1) < 0.02 and
-             abs(ratio_biased - (m - 1) / m) < 0.02, {
-                 "running_var / population variance": ratio_torch,
-                 "average biased variance / population variance":
-                     ratio_biased,
-                 "(m - 1) / m": (m - 1) / m})
+# Slow: behind momentum 0.5 after 10 batches. Precise: at the end, the
+# error falls with the momentum, 0.5 to 0.1 to 0.01.
+report.claim("small_momentum_slow_then_precise", All([
+    Greater("running_mean error after 10 batches, momentum 0.01",
+            mean_error[0.01][9], "momentum 0.5", mean_error[0.5][9]),
+    Ordered(f"running_mean error after {steps} batches",
+            ["momentum 0.5", "momentum 0.1", "momentum 0.01"],
+            [mean_error[0.5][-1], mean_error[0.1][-1], mean_error[0.01][-1]],
+            DECREASING)]))
+# Close: under 0.1 population std after 5 batches. Noisy: over the second
+# half, its error moves from batch to batch 3 times as much as 0.01's.
+report.claim("large_momentum_fast_but_noisy", All([
+    Below("running_mean error after 5 batches, momentum 0.5",
+          mean_error[0.5][4], 0.1),
+    Greater("mean change of the error from batch to batch, second half, "
+            "momentum 0.5", jitter[0.5], "momentum 0.01", jitter[0.01],
+            factor=3)]))
+# Keeps improving: the error falls from a tenth of the batches to half to
+# all of them, and ends lowest of all the momenta.
+checkpoints = [steps // 10, steps // 2, steps]
+report.claim("cumulative_keeps_improving", All([
+    Ordered("running_mean error, momentum None",
+            [f"after {n} batches" for n in checkpoints],
+            [mean_error[None][n - 1] for n in checkpoints], DECREASING),
+    Extreme(f"running_mean error after {steps} batches",
+            {f"momentum {m}": mean_error[m][-1] for m in momenta},
+            "momentum None", LOWER)]))
+report.claim("bessel_correction_unbiased", All([
+    Below("|running_var / population variance - 1|", abs(ratio_torch - 1),
+          0.02),
+    Below("|average biased variance / population variance - (m - 1) / m|",
+          abs(ratio_biased - (m - 1) / m), 0.02)]))

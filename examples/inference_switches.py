@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from snippets.support.report import Report
+from snippets.support.rules import All, Equal
 
 report = Report("inference_switches")
 g = torch.Generator().manual_seed(0)
@@ -63,23 +64,25 @@ report.table("switches", ["Mode", "Gradients", "track_running_stats",
 # tracks running statistics, and what it does to one that does not.
 
 # %%
-no_grad_irrelevant = all(results[t, True, k] == results[t, False, k]
-                         for t in (True, False) for k in (True, False))
-print("no_grad changes nothing:", no_grad_irrelevant)
-report.claim("no_grad_changes_nothing", no_grad_irrelevant, {
-    "combinations where no_grad changed the outcome": sum(
-        results[t, True, k] != results[t, False, k]
-        for t in (True, False) for k in (True, False))})
-report.claim("eval_uses_running_when_tracked",
-             results[False, True, True] == (False, False), {
-                 "eval, tracked: output depends on batch-mates":
-                     str(results[False, True, True][0]).lower(),
-                 "eval, tracked: running statistics updated":
-                     str(results[False, True, True][1]).lower()})
-report.claim("untracked_uses_batch_in_eval",
-             results[False, True, False][0], {
-                 "eval, untracked: output depends on batch-mates":
-                     str(results[False, True, False][0]).lower()})
+no_grad_changed = sum(results[t, True, k] != results[t, False, k]
+                      for t in (True, False) for k in (True, False))
+print("combinations where no_grad changed the outcome:", no_grad_changed)
+report.claim("no_grad_changes_nothing", Equal(
+    "settings of mode and track_running_stats (of 4) where no_grad "
+    "changed the statistics used or the update", no_grad_changed, 0))
+# Each reading counts over both gradient settings, with and without
+# no_grad, as the page's sentences speak of the mode alone.
+eval_tracked = [results[False, grad, True] for grad in (True, False)]
+report.claim("eval_uses_running_when_tracked", All([
+    Equal("eval(), tracked: runs (of 2) whose output depends on "
+          "batch-mates", sum(d for d, _ in eval_tracked), 0),
+    Equal("eval(), tracked: runs (of 2) that updated the running "
+          "statistics", sum(u for _, u in eval_tracked), 0)]))
+untracked = [results[training, grad, False] for training in (True, False)
+             for grad in (True, False)]
+report.claim("untracked_uses_batch_in_eval", Equal(
+    "untracked: runs (of 4, train() and eval()) whose output depends on "
+    "batch-mates", sum(d for d, _ in untracked), len(untracked)))
 
 # %% [markdown]
 # ## One value per channel

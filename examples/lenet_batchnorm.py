@@ -22,6 +22,7 @@ from snippets.experiments.lenet import fashion_mnist, fit, lenet
 from snippets.experiments.models import no_norm
 from snippets.layers.batchnorm import BatchNorm
 from snippets.support.report import FAST, Report
+from snippets.support.rules import Above, All, Below, Equal, Greater
 from snippets.support.training import smooth
 
 report = Report("lenet_batchnorm")
@@ -188,36 +189,47 @@ print(plateau)
 # %%
 plateau_none = plateau["no normalization"]
 plateau_bn = plateau["nn.BatchNorm2d / nn.BatchNorm1d"]
+# A run whose smoothed loss never drops below LEVEL counts as dropping one
+# step past its end, which the sentence's "after ... of its steps" rules
+# out.
+never = len(none.losses) + 1
 # "Most of the run" near chance without BatchNorm; below 2.0 from the
 # first window on with it.
-report.claim("plateau_without_only", plateau_none is not None
-             and plateau_none >= len(none.losses) / 2
-             and plateau_bn == window, {
-                 f"first step whose {window}-step mean is below {LEVEL}, "
-                 "without BatchNorm": plateau_none or "never",
-                 "steps run": len(none.losses),
-                 "with BatchNorm": plateau_bn or "never"})
-gaps = [after_epoch(bn, e) - after_epoch(none, e) for e in (1, EPOCHS)]
-report.claim("bn_ahead_after_each_epoch", min(gaps) >= 0.05, {
-    "epoch 1: with minus without (points)": 100 * gaps[0],
-    f"epoch {EPOCHS} (points)": 100 * gaps[1]})
+first_below = f"first step whose {window}-step mean is below {LEVEL}"
+without_first = f"{first_below}, without BatchNorm (never: {never})"
+report.claim("plateau_without_only", All([
+    Greater(without_first, plateau_none or never,
+            f"half of the {len(none.losses)} steps run",
+            len(none.losses) / 2),
+    Below(without_first, plateau_none or never, never),
+    Equal(f"{first_below}, with BatchNorm", plateau_bn or never, window)]))
+# "Ahead" by a clear margin: more than 5 points after each epoch.
+report.claim("bn_ahead_after_each_epoch", All([
+    Greater(f"test accuracy after epoch {e}, with BatchNorm (%)",
+            100 * after_epoch(bn, e),
+            f"after epoch {e}, without normalization (%)",
+            100 * after_epoch(none, e), margin=5)
+    for e in range(1, EPOCHS + 1)]))
 # "Follows": the first losses agree to float32 rounding, and the test
-# accuracies after one epoch differ by at most half a point.
+# accuracies after one epoch differ by less than half a point.
 scratch_gap = abs(after_epoch(scratch, 1) - after_epoch(bn, 1))
-report.claim("scratch_follows_nn", first_diff < 1e-4 and
-             scratch_gap <= 0.005, {
-                 "largest loss difference, first 10 steps": first_diff,
-                 "test accuracy difference after one epoch (points)":
-                     100 * scratch_gap})
-report.claim("rounding_grows", epoch_diff >= 10 * first_diff, {
-    "largest loss difference, first 10 steps": first_diff,
-    f"over all {len(loss_diff)} steps": epoch_diff})
+report.claim("scratch_follows_nn", All([
+    Below("largest loss difference from torch.nn, first 10 steps",
+          first_diff, 1e-4),
+    Below("test accuracy difference from torch.nn after one epoch "
+          "(points)", 100 * scratch_gap, 0.5)]))
+report.claim("rounding_grows", Greater(
+    f"largest loss difference from torch.nn over all {len(loss_diff)} "
+    "steps", epoch_diff, "over the first 10 steps", first_diff, factor=10))
+# The distance from (1, 0) of a channel is max(|gamma - 1|, |beta|).
 conv1_least = float(departure["conv1"].min())
 fc_most = max(float(departure[n].max()) for n in ("fc1", "fc2"))
-report.claim("conv1_moved_most", conv1_least > 0.5 and fc_most
-             < conv1_least, {
-                 "smallest conv1 channel distance from (1, 0)": conv1_least,
-                 "largest fc1 or fc2 channel distance": fc_most})
+report.claim("conv1_moved_most", All([
+    Greater("smallest distance from (1, 0) of a conv1 channel",
+            conv1_least, "largest of an fc1 or fc2 channel", fc_most),
+    # far from "zero mean, unit variance", not merely ahead of fc
+    Above("smallest distance from (1, 0) of a conv1 channel",
+          conv1_least, 0.5)]))
 report.values(
     epochs=EPOCHS, num_train=f"{len(dataset[0]):,}", lr=f"{LR}",
     batch_size=BATCH_SIZE, steps=len(bn.losses),

@@ -17,6 +17,7 @@ from torch import nn
 
 from snippets.experiments.lenet import LAYER_NAMES, fashion_mnist, fit, lenet
 from snippets.support.report import FAST, Report
+from snippets.support.rules import All, Below, Greater
 
 report = Report("lenet_bias")
 LR, EPOCHS, BATCH_SIZE, SEED = 1.0, 2, 256, 0
@@ -107,14 +108,16 @@ print(f"lag factor {lag:.1e}: it moves the eval outputs by at most "
 
 # %%
 acc_gap = abs(without.test_accuracy[-1] - with_bias.test_accuracy[-1])
-report.claim("bias_changes_nothing", max(loss_diff) <= 1e-3
-             and acc_gap <= 0.002 and max(biases.values()) <= 1e-4, {
-                 "largest loss difference": max(loss_diff),
-                 "test accuracy difference (points)": 100 * acc_gap,
-                 "largest change of a bias": max(biases.values())})
-report.claim("eval_gap_is_rounding", lag_effect < eval_diff / 100, {
-    "largest change of the eval outputs from the running mean's lag":
-        lag_effect, "largest eval-mode output difference": eval_diff})
+# The two runs should agree up to rounding: bounds on each way they could
+# part (the losses, the final test accuracy, how far a bias moved).
+report.claim("bias_changes_nothing", All([
+    Below("largest loss difference", max(loss_diff), 1e-3),
+    Below("test accuracy difference (points)", 100 * acc_gap, 0.2),
+    Below("largest change of a bias", max(biases.values()), 1e-4)]))
+report.claim("eval_gap_is_rounding", Greater(
+    "largest eval-mode output difference", eval_diff,
+    "largest change of the eval outputs from the running mean's lag",
+    lag_effect, factor=100))
 report.values(
     num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}",
     steps=len(loss_diff),

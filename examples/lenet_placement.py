@@ -22,6 +22,7 @@ from snippets.experiments.lenet import (
     seed_figure,
 )
 from snippets.support.report import FAST, Report
+from snippets.support.rules import HIGHER, LOWER, MIXED, All, Greater, Paired
 
 report = Report("lenet_placement")
 LR, EPOCHS, BATCH_SIZE = 1.0, 2, 256
@@ -62,56 +63,62 @@ for metric, table in [("test accuracy", "accuracy"),
 # %% [markdown]
 # ## Verdicts the page states
 #
-# Each is decided by `snippets/support/compare.py`: better or worse only
-# when every seed of one variant beats every seed of the other.
+# A variant is better or worse than the reference when the per-seed
+# difference has the same sign on every seed, and within seed-to-seed
+# noise when the seeds disagree in sign (`snippets/support/compare.py`).
 
 # %%
-def verdict(name, metric):
-    return compare(results, name, reference, metric).verdict
-
-
-partial_names = ["conv layers only", "linear layers only"]
-accuracy = {n: compare(results, n, reference, "test accuracy")
-            for n in variants if n != reference}
-report.claim("partial_layers_worse", all(
-    verdict(n, "test accuracy") == "worse" for n in partial_names), {
-        f"{n}, difference in test accuracy (points)":
-            100 * accuracy[n].effect for n in partial_names})
+accuracy = {n: measured(results, n, "test accuracy") for n in variants}
+loss = {n: measured(results, n, "last-epoch loss") for n in variants}
 after, linear = "every layer, after sigmoid", "linear layers only"
-loss = {n: compare(results, n, reference, "last-epoch loss")
-        for n in variants if n != reference}
-report.claim("after_sigmoid_not_ranked", all(
-    verdict(after, m) == "within seed-to-seed noise"
-    for m in ("test accuracy", "last-epoch loss")), {
-        "difference in test accuracy (points)": 100 * accuracy[after].effect,
-        "difference in last-epoch loss": loss[after].effect})
-# One seed alone could have ranked the two placements either way.
-low, high = accuracy[after].paired
-report.claim("one_seed_ranks_either_way", low < 0 < high, {
-    "after minus before sigmoid, test accuracy, lowest seed (points)":
-        100 * low, "highest seed (points)": 100 * high})
-# Higher on every seed, and still not ranked: the runs overlap.
-report.claim("linear_loss_higher_each_seed_but_overlapping",
-             loss[linear].paired[0] > 0
-             and verdict(linear, "last-epoch loss")
-             == "within seed-to-seed noise", {
-                 "per-seed difference in last-epoch loss, lowest":
-                     loss[linear].paired[0],
-                 "highest": loss[linear].paired[1],
-                 "highest loss of linear layers only":
-                     max(measured(results, linear, "last-epoch loss")),
-                 "highest of the reference":
-                     max(measured(results, reference, "last-epoch loss"))})
+# Shorter names for the claims page (the tables call it "reference").
+label = {reference: "the reference", after: "BatchNorm after sigmoid"}
+# The page says more than "lower on every seed": every run of each
+# partial placement is below every run of the reference.
+partial_names = ["conv layers only", "linear layers only"]
+report.claim("partial_layers_worse", All([
+    rule for n in partial_names for rule in (
+        Paired("test accuracy", n, accuracy[n], label[reference],
+               accuracy[reference], LOWER, scale=100, unit=" points"),
+        Greater(f"lowest test accuracy, {label[reference]} (%)",
+                100 * min(accuracy[reference]),
+                f"highest, {n} (%)", 100 * max(accuracy[n])))]))
+report.claim("after_sigmoid_not_ranked", All([
+    Paired("test accuracy", label[after], accuracy[after],
+           label[reference], accuracy[reference], MIXED, scale=100,
+           unit=" points"),
+    Paired("last-epoch loss", label[after], loss[after], label[reference],
+           loss[reference], MIXED)]))
+# One seed alone could have ranked the two placements either way: the
+# per-seed differences have both signs.
+report.claim("one_seed_ranks_either_way",
+             Paired("test accuracy", label[after], accuracy[after],
+                    label[reference], accuracy[reference], MIXED,
+                    scale=100, unit=" points"))
+# Higher on every seed, though the runs overlap: the highest loss of the
+# reference is above the lowest of linear layers only.
+report.claim("linear_loss_higher_each_seed_but_overlapping", All([
+    Paired("last-epoch loss", linear, loss[linear], label[reference],
+           loss[reference], HIGHER),
+    Greater(f"highest last-epoch loss, {label[reference]}",
+            max(loss[reference]),
+            f"lowest, {linear}", min(loss[linear]))]))
+# The numbers the page quotes: per-seed ranges and differences of means.
+low, high = compare(results, after, reference, "test accuracy").paired
+linear_loss = compare(results, linear, reference, "last-epoch loss").paired
+effect = {n: compare(results, n, reference, "test accuracy").effect
+          for n in partial_names}
 extra = sum(p.numel() for p in variants[after]().parameters()) - sum(
     p.numel() for p in lenet().parameters())
 report.values(
     num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
     steps=STEPS, num_test=f"{len(dataset[2]):,}",
+    evaluations=len(EVALUATE_AT), placements=len(variants),
     evaluated_at=", ".join(str(s) for s in EVALUATE_AT),
     after_low=f"{100 * low:+.1f}", after_high=f"{100 * high:+.1f}",
-    linear_loss_low=f"{loss[linear].paired[0]:+.3f}",
-    linear_loss_high=f"{loss[linear].paired[1]:+.3f}",
+    linear_loss_low=f"{linear_loss[0]:+.3f}",
+    linear_loss_high=f"{linear_loss[1]:+.3f}",
     after_extra=extra,
-    conv_effect=f"{100 * accuracy['conv layers only'].effect:.1f}",
-    linear_effect=f"{100 * accuracy[linear].effect:.1f}",
+    conv_effect=f"{100 * effect['conv layers only']:.1f}",
+    linear_effect=f"{100 * effect[linear]:.1f}",
 )

@@ -20,6 +20,7 @@ from torch import nn
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
+from snippets.support.rules import HIGHER, Paired
 from snippets.support.training import accuracy, smooth, train
 
 # Switch to "cifar10" if you have it (or internet access): 32x32x3 inputs.
@@ -172,9 +173,10 @@ report.values(
     loss_change=f"{loss_change.effect:+.3f}",
     loss_change_low=f"{loss_change.paired[0]:+.3f}",
     loss_change_high=f"{loss_change.paired[1]:+.3f}")
-report.claim("bn_higher_test_accuracy", accuracy_gain.verdict == "better", {
-    "worst seed with BN (%)": 100 * min(acc["with BN"]),
-    "best seed without BN (%)": 100 * max(acc["without BN"])})
-report.claim("bn_higher_training_loss", loss_change.verdict == "worse", {
-    "lowest seed with BN": min(loss["with BN"]),
-    "highest seed without BN": max(loss["without BN"])})
+report.claim("bn_higher_test_accuracy", Paired(
+    "test accuracy", "the model with BN", acc["with BN"],
+    "the model without", acc["without BN"], HIGHER, scale=100,
+    unit=" points"))
+report.claim("bn_higher_training_loss", Paired(
+    "training loss over the last epoch", "the model with BN",
+    loss["with BN"], "the model without", loss["without BN"], HIGHER))

@@ -17,6 +17,7 @@ from snippets.experiments.models import mlp, no_norm
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
+from snippets.support.rules import LOWER, Above, All, Below, Paired
 from snippets.support.training import accuracy
 
 report = Report("practice_accumulation")
@@ -127,7 +128,7 @@ for seed in seeds:
         results[name].append(accuracy(net, x_test, y_test))
 print(results)
 comparison = Comparison(results["accumulated"], results["full"])
-print(comparison.verdict, comparison.describe(" (accuracy)"))
+print(comparison.verdict, comparison.describe(" points", 100))
 
 # %%
 report.table("statistics", [
@@ -149,13 +150,13 @@ report.values(
     grad_plain=f"{relative['without']:.1e}",
     effect=f"{abs(comparison.effect) * 100:.2f}",
     paired_low=f"{low * 100:+.2f}", paired_high=f"{high * 100:+.2f}")
-report.claim("accumulated_gradient_differs_with_bn",
-             relative["with BatchNorm1d"] > 1e-2
-             and relative["without"] < 1e-5, {
-                 "relative difference, with BatchNorm1d":
-                     relative["with BatchNorm1d"],
-                 "relative difference, without": relative["without"]})
-report.claim("accumulation_worse_every_seed", comparison.verdict == "worse", {
-                 "accumulated, mean accuracy": comparison.mean,
-                 "batch of 32, mean accuracy": comparison.reference_mean,
-                 "effect (accumulated minus batch)": comparison.effect})
+# BatchNorm's gradient is off by far more than rounding; the plain MLP's
+# is off by float32 rounding only.
+report.claim("accumulated_gradient_differs_with_bn", All([
+    Above("accumulated minus batch gradient, relative, with BatchNorm1d",
+          relative["with BatchNorm1d"], 1e-2),
+    Below("accumulated minus batch gradient, relative, without "
+          "normalization", relative["without"], 1e-5)]))
+report.claim("accumulation_worse_every_seed", Paired(
+    "test accuracy", "accumulated 4 x 8", results["accumulated"],
+    "batch of 32", results["full"], LOWER, scale=100, unit=" points"))

@@ -13,6 +13,7 @@ from torch import nn
 
 from snippets.support import data
 from snippets.support.report import Report
+from snippets.support.rules import Above, All, Below, Greater
 
 report = Report("practice_autocast")
 torch.manual_seed(0)  # the layers' initial weights below
@@ -78,16 +79,17 @@ report.values(low_precision=f"{low_precision:.2g}",
               gap_var=f"{gap_var:.1e}", error_first=f"{error_first:.1e}",
               error_last=f"{error_last:.1e}")
 # bfloat16 keeps 8 significant bits: a relative rounding of 2 ** -8 at
-# most per operation. The gap should be of that order times the outputs'
-# size: more than 2 ** -10 of it, less than a few bfloat16 epsilons.
-largest = y32.abs().max().item()
-report.claim("bfloat16_rounding", 2 ** -10 * largest < low_precision
-             < 4 * 2 ** -7 * largest, {
-                 "largest difference, bfloat16 vs float32": low_precision,
-                 "largest output": largest,
-                 "bfloat16 epsilon (2 ** -7)": 2 ** -7})
-report.claim("channels_last_same_result", gap < 1e-3 and gap_var < 1e-5, {
-    "largest output difference": gap, "running_var difference": gap_var})
-report.claim("channels_last_less_precise", error_last > 10 * error_first, {
-    "contiguous, largest difference from float64": error_first,
-    "channels_last, largest difference from float64": error_last})
+# most per operation. The gap, relative to the outputs' size, should be of
+# that order: more than 2 ** -10, less than a few bfloat16 epsilons.
+relative = low_precision / y32.abs().max().item()
+measure = "largest difference, bfloat16 minus float32, over the largest output"
+report.claim("bfloat16_rounding", All([
+    Above(measure, relative, 2 ** -10), Below(measure, relative, 4 * 2 ** -7)]))
+report.claim("channels_last_same_result", All([
+    Below("largest output difference, channels_last minus contiguous", gap,
+          1e-3),
+    Below("largest running_var difference, channels_last minus contiguous",
+          gap_var, 1e-5)]))
+report.claim("channels_last_less_precise", Greater(
+    "channels_last, largest difference from float64", error_last,
+    "contiguous, largest difference from float64", error_first, factor=10))

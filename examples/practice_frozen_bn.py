@@ -19,6 +19,7 @@ from snippets.experiments.models import small_cnn
 from snippets.layers.inference import freeze_batchnorm_statistics
 from snippets.support import data
 from snippets.support.report import FAST, Report
+from snippets.support.rules import Above, All, Below, Equal, Greater
 from snippets.support.training import train
 
 report = Report("practice_frozen_bn")
@@ -141,11 +142,18 @@ report.values(steps=steps, difference=f"{difference:.1e}",
               moved=f"{moved:.2f}", stays=f"{stays:.1e}",
               wrong_eps=f"{wrong_eps:.2f}", right_eps=f"{right_eps:.1e}",
               bn_parameters=trainable["model"] - trainable["frozen"])
-report.claim("frozen_equals_eval_model", difference < 1e-5 * scale, {
-    "largest difference": difference, "largest output": scale})
-report.claim("frozen_ignores_train_mode", stays == 0 and moved > 0.1, {
-    "train minus eval, BatchNorm2d model": moved,
-    "train minus eval, frozen model": stays})
-report.claim("eps_not_in_state_dict", wrong_eps > 100 * max(right_eps, 1e-7),
-             {"difference, default eps": wrong_eps,
-              "difference, the layer's eps": right_eps})
+# float32 rounding: a difference under 1e-5 of the largest output.
+report.claim("frozen_equals_eval_model", Below(
+    "largest output difference, frozen minus eval-mode model", difference,
+    1e-5 * scale))
+report.claim("frozen_ignores_train_mode", All([
+    Above("largest output change, training minus eval mode, BatchNorm2d "
+          "model", moved, 0.1),
+    Equal("largest output change, training minus eval mode, frozen model",
+          stays, 0)]))
+# 100 times as far, and above rounding even where the layer's eps gives
+# exactly 0.
+report.claim("eps_not_in_state_dict", Greater(
+    "largest output difference, loaded with the default eps", wrong_eps,
+    "largest output difference, built with the layer's eps", right_eps,
+    factor=100, margin=1e-5))

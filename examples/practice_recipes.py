@@ -18,6 +18,7 @@ from snippets.experiments.resnet import parameter_groups, small_resnet
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
+from snippets.support.rules import HIGHER, LOWER, Equal, Paired
 from snippets.support.training import accuracy, smooth, train
 
 report = Report("practice_recipes")
@@ -154,22 +155,20 @@ report.values(
     zero_effect=f"{abs(zero_acc.effect) * 100:.2f}",
     zero_early=f"{zero_early.mean:.2f}",
     groups_early=f"{zero_early.reference_mean:.2f}")
-report.claim("zero_init_blocks_are_identity", identity_gap == 0, {
-    "largest |block output - input|, zero-init": identity_gap})
-report.claim("decay_shrinks_gamma", gamma.verdict == "better", {
-    "mean |gamma|, no decay on norms": gamma.mean,
-    "mean |gamma|, decay on all": gamma.reference_mean,
-    "smallest per-seed difference": gamma.paired[0]})
-report.claim("groups_accuracy_better", groups_acc.verdict == "better", {
-                 "accuracy, no decay on norms": groups_acc.mean,
-                 "accuracy, decay on all": groups_acc.reference_mean,
-                 "per-seed difference, lowest": groups_acc.paired[0],
-                 "per-seed difference, highest": groups_acc.paired[1]})
-report.claim("zero_init_accuracy_worse", zero_acc.verdict == "worse", {
-                 "accuracy, zero-init": zero_acc.mean,
-                 "accuracy, gamma = 1": zero_acc.reference_mean,
-                 "per-seed difference, lowest": zero_acc.paired[0],
-                 "per-seed difference, highest": zero_acc.paired[1]})
-report.claim("zero_init_starts_slower", zero_early.verdict == "worse", {
-    "early loss, zero-init": zero_early.mean,
-    "early loss, gamma = 1": zero_early.reference_mean})
+report.claim("zero_init_blocks_are_identity", Equal(
+    "largest |block output - input| over the six blocks, zero-init gamma",
+    identity_gap, 0))
+report.claim("decay_shrinks_gamma", Paired(
+    "mean |gamma| of the BatchNorm layers", "decay on every parameter",
+    decay_all["gamma"], "no decay on norms and biases", groups["gamma"],
+    LOWER))
+report.claim("groups_accuracy_better", Paired(
+    "test accuracy", "no decay on norms and biases", groups["accuracy"],
+    "decay on every parameter", decay_all["accuracy"], HIGHER, scale=100,
+    unit=" points"))
+report.claim("zero_init_starts_slower", Paired(
+    f"mean training loss of the first {EARLY} steps", "zero-init last gamma",
+    zero["early loss"], "gamma = 1", groups["early loss"], HIGHER))
+report.claim("zero_init_accuracy_worse", Paired(
+    "test accuracy", "zero-init last gamma", zero["accuracy"], "gamma = 1",
+    groups["accuracy"], LOWER, scale=100, unit=" points"))

@@ -20,6 +20,15 @@ from snippets.layers.small_batch import BatchRenorm, GhostBatchNorm
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
+from snippets.support.rules import (
+    HIGHER,
+    LOWER,
+    All,
+    Below,
+    Extreme,
+    Greater,
+    Paired,
+)
 from snippets.support.training import accuracy, train
 
 report = Report("practice_small_batch")
@@ -132,36 +141,43 @@ report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
               full=f"{mean(full):.2%}", group=f"{mean(group):.2%}",
               ghost_2=f"{mean(results[ghost, 2]):.2%}",
               renorm_2=f"{mean(results[renorm, 2]):.2%}")
-c = comparisons["renorm_2"][1]
+
+
+def paired(name, variant, reference, expect):
+    """Test accuracy of one set of runs against another, seed by seed."""
+    return Paired("test accuracy", name, variant, reference[0],
+                  reference[1], expect, scale=100, unit=" points")
+
+
+def micro(variant, m):
+    """The runs of ``variant`` (ghost or renorm) on micro-batches of m."""
+    name = "BatchNorm" if variant == ghost else "Batch Renorm"
+    return f"{name} per micro-batch of {m}", results[variant, m]
+
+
+over_32 = (f"BatchNorm over {BATCH}", full)
+report.claim("micro_worse_than_full_at_every_size", All([
+    paired(*micro(ghost, m), over_32, LOWER) for m in MICRO]))
+report.claim("micro_2_worst", Extreme(
+    "mean test accuracy of BatchNorm per micro-batch",
+    {f"{m} images": mean(results[ghost, m]) for m in MICRO}, "2 images",
+    LOWER))
 # Better than BatchNorm on the same micro-batches, still below BatchNorm
 # over the whole batch: it recovers part of what the small batch loses.
-report.claim("renorm_better_at_2", c.verdict == "better"
-             and c.mean < mean(full), {
-                 "Batch Renorm, mean": c.mean,
-                 "BatchNorm on the same micro-batches, mean":
-                     c.reference_mean,
-                 "per-seed difference, lowest": c.paired[0],
-                 f"BatchNorm over {BATCH}, mean": mean(full)})
-ghost_means = {m: mean(results[ghost, m]) for m in MICRO}
-report.claim("micro_2_worst", ghost_means[2] < min(
-    v for m, v in ghost_means.items() if m != 2), {
-        f"BatchNorm per {m}, mean": v for m, v in ghost_means.items()})
-close = {m: comparisons[f"renorm_{m}"][1].effect for m in MICRO[1:]}
-report.claim("renorm_close_at_4_and_8",
-             all(abs(e) < 0.01 for e in close.values()), {
-                 f"effect at {m} (accuracy)": e for m, e in close.items()})
-worse = {m: comparisons[f"ghost_{m}"][1] for m in MICRO}
-report.claim("micro_worse_than_full_at_every_size",
-             all(c.verdict == "worse" for c in worse.values()), {
-                 f"per-seed difference at {m}, highest": c.paired[1]
-                 for m, c in worse.items()})
-beats = {m: comparisons[f"group_{m}"][1] for m in MICRO[:2]}
-report.claim("group_better_than_micro_2_and_4",
-             all(c.verdict == "better" for c in beats.values()), {
-                 f"per-seed difference at {m}, lowest": c.paired[0]
-                 for m, c in beats.items()})
-c = comparisons["group_full"][1]
-report.claim("group_matches_full", c.verdict == "within seed-to-seed noise",
-             {"GroupNorm, mean": c.mean, "BatchNorm over 32, mean":
-                  c.reference_mean, "per-seed difference, lowest":
-                  c.paired[0], "per-seed difference, highest": c.paired[1]})
+report.claim("renorm_better_at_2", All([
+    paired(*micro(renorm, 2), micro(ghost, 2), HIGHER),
+    Greater(f"BatchNorm over {BATCH}, mean test accuracy", mean(full),
+            "Batch Renorm per micro-batch of 2, mean test accuracy",
+            mean(results[renorm, 2]))]))
+report.claim("renorm_close_at_4_and_8", All([
+    Below(f"Batch Renorm minus BatchNorm per micro-batch of {m}, mean "
+          "over seeds, absolute (points)",
+          abs(comparisons[f"renorm_{m}"][1].effect) * 100, 1)
+    for m in MICRO[1:]]))
+group_runs = ("GroupNorm(4, C)", group)
+report.claim("group_better_than_micro_2_and_4", All([
+    paired(*group_runs, micro(ghost, m), HIGHER) for m in MICRO[:2]]))
+report.claim("group_below_full", paired(*group_runs, over_32, LOWER))
+group_gap = [100 * (f - g) for f, g in zip(full, group)]
+report.values(group_gap_low=f"{min(group_gap):.2f}",
+              group_gap_high=f"{max(group_gap):.2f}")

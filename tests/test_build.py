@@ -282,24 +282,25 @@ def test_execution_off_serves_the_cache(tiny):
 
 # --- claims and placeholders -------------------------------------------------
 
-CLAIM = 'report.claim("large", {holds}, {{"answer": 42, "threshold": 100}})'
+RULES = "from snippets.support.rules import *\n"
+CLAIM = RULES + 'report.claim("large", Above("the answer", 42, {bound}))'
 CLAIM_PAGE = ("# Home\n\nSome text. The answer {{ tiny.answer }} is large"
               "{{ claim tiny.large }}. More text.\n")
 
 
 def test_a_false_claim_fails_a_full_size_build(tiny):
-    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 > 100"),
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(bound=100),
                         DOCS_FAST="0")
     assert result.returncode != 0
     assert ('index.md:3: claim tiny.large does not hold: "The answer 42 is '
-            'large." (example tiny: answer: 42; threshold: 100)'
-            in result.stderr), result.stderr[-2000:]
+            'large." (rule: the answer is above 100; evidence: the answer: '
+            '42; bound: 100)' in result.stderr), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (site / "index.html").exists()
 
 
 def test_a_false_claim_is_reported_in_fast_mode(tiny):
-    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 > 100"))
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(bound=100))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "claim tiny.large does not hold" in result.stderr
     assert "not enforced" in result.stderr
@@ -311,17 +312,70 @@ def test_a_false_claim_is_reported_in_fast_mode(tiny):
     assert "0 of 1 claims held" in claims
 
 
-def test_a_held_claim_links_to_its_evidence(tiny):
-    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(holds="42 < 100"),
+def test_a_held_claim_links_to_its_rule_and_evidence(tiny):
+    result, site = tiny(page=CLAIM_PAGE, extra=CLAIM.format(bound=10),
                         DOCS_FAST="0")
     assert result.returncode == 0, result.stderr[-3000:]
     home = (site / "index.html").read_text()
     link = re.search(r'<a class="claim claim-held" href="claims/'
                      r'#claim-tiny-large" title="([^"]*)">✓</a>', home)
-    assert link and "answer: 42; threshold: 100" in link.group(1)
+    assert link and ("Rule: the answer is above 10. Evidence: the answer: "
+                     "42; bound: 10") in link.group(1)
     claims = (site / "claims/index.html").read_text()
     assert "1 of 1 claims held" in claims
     assert "The answer 42 is large." in claims
+    assert "<td>the answer is above 10</td>" in claims
+
+
+# A claim whose rule would hold whatever its evidence: with factor 10 and
+# negative numbers, swapping the two sides leaves it true.
+NEVER_FAILS = RULES + ('report.claim("large", Greater("a", -1, "b", -5, '
+                       'factor=10))')
+# Every run at the first measurement: these runs cannot rank anything.
+AT_RESOLUTION = RULES + (
+    'report.claim("large", Paired("steps to the target", "BN", '
+    '[100, 100, 100], "plain", [100, 100, 100], LOWER, floor=100))')
+
+
+def test_a_claim_that_could_never_fail_fails_every_build(tiny):
+    result, _ = tiny(page=CLAIM_PAGE, extra=NEVER_FAILS)
+    assert result.returncode != 0
+    assert ("claim tiny.large: its rule could never fail: it still holds "
+            "with its evidence moved to the opposite case"
+            in result.stderr), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("fast", ["0", "1"])
+def test_a_claim_at_its_resolution_limit_is_no_verdict(tiny, fast):
+    result, site = tiny(page=CLAIM_PAGE, extra=AT_RESOLUTION,
+                        DOCS_FAST=fast)
+    message = ("claim tiny.large its evidence cannot carry a verdict: "
+               "every run is at the first value the measure can take (100)")
+    assert message in result.stderr, result.stderr[-2000:]
+    assert (result.returncode != 0) == (fast == "0")
+
+
+@pytest.mark.parametrize("sentence, words", [
+    ("BN is within seed-to-seed noise of it{{ claim tiny.large }}.",
+     '"seed-to-seed noise" is stronger than its claims\' rules support '
+     "(tiny.large supports: direction)"),
+    ("The answer is large on every seed{{ claim tiny.large }}.",
+     '"on every seed" is stronger'),
+    ("The answer is the same{{ claim tiny.large }}.",
+     '"the same" is stronger'),
+    ("The answer was larger on every seed.",
+     '"on every seed" states a verdict but no claim checks it'),
+    ("The answer is significantly large{{ claim tiny.large }}.",
+     '"significantly" is not a word for a verdict here'),
+])
+def test_words_stronger_than_their_rule_fail_the_build(tiny, sentence,
+                                                       words):
+    page = f"# Home\n\nSome text.\n{sentence} {{{{ tiny.answer }}}}.\n"
+    page += "\nThe answer {{ tiny.answer }} is large{{ claim tiny.large }}.\n"
+    result, _ = tiny(page=page, extra=CLAIM.format(bound=10))
+    assert result.returncode != 0
+    assert f"index.md:4: {words}" in result.stderr, result.stderr[-2000:]
 
 
 def test_a_claim_no_example_evaluates_fails_the_build(tiny):
@@ -331,7 +385,7 @@ def test_a_claim_no_example_evaluates_fails_the_build(tiny):
 
 
 def test_a_claim_no_page_states_fails_the_build(tiny):
-    result, _ = tiny(extra=CLAIM.format(holds="True"))
+    result, _ = tiny(extra=CLAIM.format(bound=10))
     assert result.returncode != 0
     assert "claim tiny.large is evaluated but no page states it" in \
         result.stderr

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from snippets.support.report import Report
+from snippets.support.rules import Below
 from testkit import PYTHON, ROOT, fast_env
 
 TRAIN_A_LITTLE = """
@@ -84,15 +85,22 @@ def test_values_refuse_what_is_not_a_number_or_a_word(tmp_path, value):
         Report("x", tmp_path).values(loss=value)
 
 
-def test_claims_need_a_name_and_evidence(tmp_path):
+def test_claims_need_a_name_and_a_rule(tmp_path):
     report = Report("x", tmp_path)
+    rule = Below("largest error", 1.23456e-9, 1e-6)
     with pytest.raises(ValueError, match="not an identifier"):
-        report.claim("two words", True, {"a": 1})
-    with pytest.raises(ValueError, match="give the numbers"):
-        report.claim("bare", True, {})
-    report.claim("ok", 1 < 2, {"a": 1.23456, "b": "x"})
+        report.claim("two words", rule)
+    with pytest.raises(TypeError, match="give a rule"):
+        report.claim("bare", True)
+    report.claim("ok", rule)
     assert json.loads((tmp_path / "claims.json").read_text()) == {
-        "ok": {"holds": True, "evidence": [["a", "1.235"], ["b", "x"]]}}
+        "ok": {"holds": True, "rule": "largest error is below 1e-06",
+               "evidence": [["largest error", "1.235e-09"],
+                            ["bound", "1e-06"]],
+               "check": {"rule": "Below", "args": {
+                   "measure": "largest error", "value": 1.23456e-9,
+                   "bound": 1e-6}},
+               "weakness": None}}
 
 
 def test_values_accumulate(tmp_path):

@@ -3,28 +3,34 @@ procedure, stated here and used by every study.
 
 Each variant is trained once per seed, and one seed gives every variant
 the same batches (and the same initial weights where the architectures
-allow). For a metric measured on each run:
+allow). The design is *paired*, so the comparison is too. For a metric
+measured on each run:
 
-- the **effect** is the difference of the two means, in the metric's
-  units, shown with the range of the per-seed differences (variant minus
-  reference, seed by seed);
-- the **verdict** is *better* (or *worse*) only when every seed of one
-  variant beats every seed of the other: its worst run beats the other's
-  best. Otherwise the difference is *within seed-to-seed noise*: the runs
-  overlap, and these seeds cannot rank the two;
-- with a single seed there is no verdict (*one seed*): a page says so
-  rather than rank two runs.
+- the **effect** is seed by seed: the variant's value minus the
+  reference's on the same seed. The site gives the mean of these
+  differences, their range, and how many seeds agree in sign;
+- the **verdict** is *better* (or *worse*) when the difference favours the
+  variant (or the reference) on every seed, *within seed-to-seed noise*
+  when the seeds disagree in sign (at least one each way), and *tied* when
+  some seeds differ one way and the rest not at all;
+- with a single seed there is no verdict (*one seed*).
 
-Each comparison uses its own two sets of runs, never a spread pooled over
-a whole table. This is a description of the runs at hand, not a
-significance test: three seeds that do not overlap are a strong hint,
-not a proof.
+What this may be said to show: it **describes** the runs at hand, it does
+not test a hypothesis. "Lower on all 3 seeds, by 1.2 to 1.7 points" is a
+description the site states. It is not proof of an effect: if the two
+variants were alike and each seed's difference were as likely positive as
+negative, all n seeds would still agree in sign with probability
+2 * 0.5**n, which is 0.25 for 3 seeds and 0.0625 for 5. So the site never
+calls a difference *significant* or *real*; it says on how many seeds a
+difference went which way and by how much. "Within seed-to-seed noise" is
+said only when the seeds disagree in sign: then these seeds cannot even
+say which variant came out ahead.
 """
 
 from dataclasses import dataclass
 
-BETTER, WORSE, NOISE, ONE_SEED = ("better", "worse",
-                                  "within seed-to-seed noise", "one seed")
+BETTER, WORSE, NOISE, TIED, ONE_SEED = (
+    "better", "worse", "within seed-to-seed noise", "tied", "one seed")
 
 
 def mean(values):
@@ -36,6 +42,17 @@ def mean(values):
     return sum(values) / len(values)
 
 
+def signs(differences):
+    """How many differences are above, below and at zero.
+
+    >>> signs([0.5, -1, 0, 2])
+    (2, 1, 1)
+    """
+    return (sum(d > 0 for d in differences),
+            sum(d < 0 for d in differences),
+            sum(d == 0 for d in differences))
+
+
 @dataclass(frozen=True)
 class Comparison:
     """``values`` of a variant against ``reference`` values, one per seed
@@ -44,12 +61,16 @@ class Comparison:
     >>> c = Comparison([0.86, 0.87, 0.88], [0.80, 0.82, 0.81])
     >>> c.verdict, round(c.effect, 3), [round(v, 3) for v in c.paired]
     ('better', 0.06, [0.05, 0.07])
-    >>> Comparison([0.80, 0.84], [0.83, 0.86]).verdict
+    >>> Comparison([0.80, 0.84], [0.83, 0.86]).verdict  # overlapping runs
+    'worse'
+    >>> Comparison([0.80, 0.87], [0.83, 0.86]).verdict
     'within seed-to-seed noise'
     >>> Comparison([0.5], [0.9]).verdict
     'one seed'
     >>> Comparison([1.2, 1.3], [0.9, 1.0], higher_is_better=False).verdict
     'worse'
+    >>> Comparison([1.0, 1.3], [1.0, 1.0]).verdict
+    'tied'
     """
 
     values: tuple
@@ -74,32 +95,44 @@ class Comparison:
         return mean(self.reference)
 
     @property
+    def differences(self):
+        """Variant minus reference, seed by seed."""
+        return [a - b for a, b in zip(self.values, self.reference)]
+
+    @property
     def effect(self):
-        """Mean of the variant minus mean of the reference."""
-        return self.mean - self.reference_mean
+        """The mean of the per-seed differences."""
+        return mean(self.differences)
 
     @property
     def paired(self):
         """``[min, max]`` of the per-seed differences."""
-        diffs = [a - b for a, b in zip(self.values, self.reference)]
-        return [min(diffs), max(diffs)]
+        return [min(self.differences), max(self.differences)]
 
     @property
     def verdict(self):
         if len(self.values) == 1:
             return ONE_SEED
-        if min(self.values) > max(self.reference):
+        above, below, _ = signs(self.differences)
+        if above and below:
+            return NOISE
+        if above == len(self.values):
             return BETTER if self.higher_is_better else WORSE
-        if max(self.values) < min(self.reference):
+        if below == len(self.values):
             return WORSE if self.higher_is_better else BETTER
-        return NOISE
+        return TIED
 
-    def describe(self, unit=""):
-        """The effect in words, e.g. ``+6.0 points (+5.0 to +7.0 by seed)``.
+    def describe(self, unit="", scale=1):
+        """The effect in words, e.g. ``+6.0 points (+5.0 to +7.0 by seed,
+        3 of 3 seeds higher)``.
 
-        >>> Comparison([0.86, 0.87], [0.80, 0.82]).describe(" points")
-        '+0.055 points (+0.05 to +0.06 by seed)'
+        >>> Comparison([0.86, 0.87], [0.80, 0.82]).describe(" points", 100)
+        '+5.5 points (+5 to +6 by seed; higher on 2 of 2 seeds)'
         """
-        low, high = self.paired
-        return (f"{self.effect:+.3g}{unit} ({low:+.3g} to {high:+.3g} "
-                "by seed)")
+        low, high = (scale * d for d in self.paired)
+        above, below, _ = signs(self.differences)
+        count = (f"higher on {above} of {len(self.values)} seeds"
+                 if above >= below else
+                 f"lower on {below} of {len(self.values)} seeds")
+        return (f"{scale * self.effect:+.3g}{unit} ({low:+.3g} to "
+                f"{high:+.3g} by seed; {count})")

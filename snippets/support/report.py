@@ -13,7 +13,7 @@ from pathlib import Path
 
 import matplotlib
 
-from snippets.support import settings
+from snippets.support import rules, settings
 from snippets.support.settings import CLAIMS, TIMINGS, VALUES, is_timing
 
 __all__ = ["FAST", "Markdown", "Report", "escape", "is_timing",
@@ -151,46 +151,41 @@ class Report:
         """
         self._write(VALUES, self._values, values)
 
-    def claim(self, name, holds, evidence):
-        """Record whether a sentence a page states holds in this run.
+    def claim(self, name, rule):
+        """Record a sentence a page states, and the rule that decides it.
 
         A page puts ``{{ claim <example>.<name> }}`` after the sentence.
-        ``holds`` is this run's verdict on it, ``evidence`` the numbers it
-        was decided on (``{label: value}``): the claims page shows both,
-        and a full-size build fails, naming the sentence and the evidence,
-        when a claim it states does not hold.
+        ``rule`` is one of ``snippets.support.rules`` built from this
+        run's numbers: it decides whether the sentence holds, says in words
+        what it checked, and gives the evidence it decided on. The claims
+        page shows all three, and a full-size build fails, naming the
+        sentence, when a claim does not hold or could not fail (see
+        ``rules.could_fail``).
 
         >>> import tempfile
+        >>> from snippets.support.rules import Greater
         >>> report = Report("demo", tempfile.mkdtemp())
-        >>> report.claim("bn_faster", 120 < 300,
-        ...              {"steps with BN": 120, "steps without": 300})
-        >>> print(report.path(CLAIMS).read_text())
-        {
-          "bn_faster": {
-            "evidence": [
-              [
-                "steps with BN",
-                "120"
-              ],
-              [
-                "steps without",
-                "300"
-              ]
-            ],
-            "holds": true
-          }
-        }
+        >>> report.claim("bn_faster", Greater("steps without BN", 300,
+        ...                                   "steps with BN", 120))
+        >>> record = json.loads(report.path(CLAIMS).read_text())
+        >>> record["bn_faster"]["holds"], record["bn_faster"]["rule"]
+        (True, 'steps without BN is above steps with BN')
+        >>> record["bn_faster"]["evidence"]
+        [['steps without BN', '300'], ['steps with BN', '120']]
         """
         if not name.isidentifier():
             raise ValueError(f"claim name {name!r} is not an identifier")
-        if not isinstance(holds, bool):
-            holds = bool(holds)  # e.g. a numpy or torch boolean
-        if not evidence:
-            raise ValueError(f"claim {name}: give the numbers it rests on")
+        if not isinstance(rule, rules.Rule):
+            raise TypeError(f"claim {name}: give a rule from "
+                            "snippets.support.rules, not "
+                            f"{type(rule).__name__}")
         self._claims[name] = {
-            "holds": holds,
-            "evidence": [[str(label), _format(label, value)]
-                         for label, value in evidence.items()]}
+            "holds": rule.holds,
+            "rule": rule.words,
+            "evidence": [[str(label), str(value)]
+                         for label, value in rule.evidence],
+            "check": rule.record(),
+            "weakness": rules.could_fail(rule)}
         self.path(CLAIMS).write_text(
             json.dumps(self._claims, indent=2, sort_keys=True) + "\n",
             encoding="utf-8")
