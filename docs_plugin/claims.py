@@ -187,8 +187,14 @@ def mark(state, placeholder, page_uri) -> str:
              f"Rule: {claim['rule']}. Evidence: "
              f"{evidence_text(claim['evidence'])}")
     title = title.replace("\\", "/").replace('"', "'")
+    # what a screen reader says instead of "check mark": what was checked
+    # and whether it held (the evidence is one tap away, on the claims page)
+    label = (f"Claim {'held' if held else 'did not hold'} in this build: "
+             f"{claim['rule']}. Evidence on the claims page")
+    label = label.replace("\\", "/").replace('"', "'").replace("}", ")")
     return (f'[{"✓" if held else "✗"}]({to_claims}#{target} "{title}")'
-            f'{{ .claim .claim-{"held" if held else "failed"} }}')
+            f'{{ .claim .claim-{"held" if held else "failed"} '
+            f'aria-label="{label}" }}')
 
 
 def page(state, nav) -> str:

@@ -135,7 +135,6 @@ report.values(
     steps=f"{STEPS:,}", every=EVERY, seeds=len(SEEDS), lr=LR, batch=BATCH,
     target=f"{target:.1%}",
     reach_plain=f"{mean(reach['none']):,.0f}",
-    reach_bn=f"{mean(reach['bn']):,.0f}",
     reach_noisy=f"{mean(reach['noisy']):,.0f}",
     shift_plain=f"{mean(shifts['none']):.3f}",
     shift_bn=f"{mean(shifts['bn']):.3f}",

@@ -21,7 +21,7 @@ from torch import nn
 from snippets.experiments.lenet import fashion_mnist, fit, lenet
 from snippets.experiments.models import no_norm
 from snippets.layers.batchnorm import BatchNorm
-from snippets.support.report import FAST, Report
+from snippets.support.report import FAST, Report, at_least, at_most
 from snippets.support.rules import Above, All, Below, Equal, Greater
 from snippets.support.training import smooth
 
@@ -241,8 +241,8 @@ report.values(
     none_acc=f"{after_epoch(none, EPOCHS):.1%}",
     bn_acc=f"{after_epoch(bn, EPOCHS):.1%}",
     scratch_acc=f"{after_epoch(scratch, 1):.1%}",
-    first_diff=f"{first_diff:.0e}", epoch_diff=f"{epoch_diff:.0e}",
+    first_diff=at_most(first_diff), epoch_diff=at_most(epoch_diff),
     gamma_min=f"{gamma.min():.2f}", gamma_max=f"{gamma.max():.2f}",
     beta_min=f"{beta.min():.2f}", beta_max=f"{beta.max():.2f}",
-    conv1_least=f"{conv1_least:.2f}", fc_most=f"{fc_most:.2f}",
+    conv1_least=at_least(conv1_least), fc_most=at_most(fc_most),
 )

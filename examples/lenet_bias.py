@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snippets.experiments.lenet import LAYER_NAMES, fashion_mnist, fit, lenet
-from snippets.support.report import FAST, Report
+from snippets.support.report import FAST, Report, at_most
 from snippets.support.rules import All, Below, Greater
 
 report = Report("lenet_bias")
@@ -126,9 +126,9 @@ report.values(
     params_with=f"{count(with_bias.model):,}",
     acc_without=f"{without.test_accuracy[-1]:.2%}",
     acc_with=f"{with_bias.test_accuracy[-1]:.2%}",
-    loss_diff_10=f"{max(loss_diff[:10]):.0e}",
-    loss_diff_all=f"{max(loss_diff):.0e}",
-    eval_diff=f"{eval_diff:.0e}",
-    bias_moved=f"{max(biases.values()):.0e}",
-    lag=f"{lag:.0e}", lag_effect=f"{lag_effect:.0e}",
+    loss_diff_10=at_most(max(loss_diff[:10])),
+    loss_diff_all=at_most(max(loss_diff)),
+    eval_diff=at_most(eval_diff),
+    bias_moved=at_most(max(biases.values())),
+    lag=f"{lag:.1e}", lag_effect=at_most(lag_effect),
 )

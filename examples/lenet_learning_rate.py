@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 
 from snippets.experiments.lenet import fashion_mnist, fit, lenet
 from snippets.experiments.models import no_norm
-from snippets.support.report import FAST, Report
+from snippets.support.report import FAST, Report, at_most
 from snippets.support.rules import Above, All, Below, Equal, Greater
 
 report = Report("lenet_learning_rate")
@@ -185,7 +185,7 @@ report.claim("snapshot_drops", Above(
     f"largest drop of test accuracy between two evaluations {EVERY} steps "
     "apart, with BatchNorm (points)", 100 * largest_drop, 1))
 report.values(
-    largest_drop=f"{100 * largest_drop:.1f}",
+    largest_drop=at_most(100 * largest_drop, 3),
     steps_without=len(runs["without BatchNorm", 1.0].losses),
     steps_with=len(runs["with BatchNorm", 1.0].losses),
     num_test=f"{len(dataset[2]):,}", num_train=f"{NUM_TRAIN:,}",

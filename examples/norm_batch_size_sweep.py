@@ -124,7 +124,7 @@ low, high = compare[smallest].paired
 report.values(
     train_size=f"{TRAIN_SIZE:,}", test_size=f"{TEST_SIZE:,}",
     seeds=len(SEEDS), smallest=smallest, largest=largest,
-    below_largest=BATCH_SIZES[-2],
+    below_largest_sizes=", ".join(str(b) for b in BATCH_SIZES[:-1]),
     steps_smallest=f"{-(-TRAIN_SIZE // smallest):,}",
     steps_largest=-(-TRAIN_SIZE // largest),
     gap_small=f"{100 * compare[smallest].effect:+.1f}",

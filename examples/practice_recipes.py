@@ -147,11 +147,16 @@ def points(c):
 
 
 report.values(
-    steps=STEPS, lr=LR, test_images=f"{len(x_test):,}",
+    steps=STEPS, lr=LR, test_images=f"{len(x_test):,}", momentum=MOMENTUM,
+    seeds=len(SEEDS),
     weight_decay=WEIGHT_DECAY, batch=BATCH, early=EARLY,
     decay_factor=f"{WEIGHT_DECAY / 1e-4:.0f}",
     gamma_groups=f"{gamma.mean:.2f}", gamma_all=f"{gamma.reference_mean:.2f}",
     groups_effect=points(groups_acc),
+    groups_low=f"{100 * groups_acc.paired[0]:.1f}",
+    groups_high=f"{100 * groups_acc.paired[1]:.1f}",
+    zero_low=f"{-100 * zero_acc.paired[1]:.1f}",
+    zero_high=f"{-100 * zero_acc.paired[0]:.1f}",
     zero_effect=f"{abs(zero_acc.effect) * 100:.2f}",
     zero_early=f"{zero_early.mean:.2f}",
     groups_early=f"{zero_early.reference_mean:.2f}")

@@ -305,7 +305,9 @@ def test_a_false_claim_is_reported_in_fast_mode(tiny):
     assert "claim tiny.large does not hold" in result.stderr
     assert "not enforced" in result.stderr
     home = (site / "index.html").read_text()
-    assert re.search(r'<a class="claim claim-failed" '
+    assert re.search(r'<a aria-label="Claim did not hold in this build: '
+                     r'the answer is above 100. Evidence on the claims page" '
+                     r'class="claim claim-failed" '
                      r'href="claims/#claim-tiny-large"[^>]*>✗</a>', home)
     claims = (site / "claims/index.html").read_text()
     assert 'id="claim-tiny-large"' in claims
@@ -317,7 +319,8 @@ def test_a_held_claim_links_to_its_rule_and_evidence(tiny):
                         DOCS_FAST="0")
     assert result.returncode == 0, result.stderr[-3000:]
     home = (site / "index.html").read_text()
-    link = re.search(r'<a class="claim claim-held" href="claims/'
+    link = re.search(r'<a aria-label="Claim held in this build: [^"]*" '
+                     r'class="claim claim-held" href="claims/'
                      r'#claim-tiny-large" title="([^"]*)">✓</a>', home)
     assert link and ("Rule: the answer is above 10. Evidence: the answer: "
                      "42; bound: 10") in link.group(1)

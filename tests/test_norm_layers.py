@@ -459,3 +459,29 @@ def test_group_norm_by_batch_norm_weight_without_bias():
 def test_group_norm_by_batch_norm_refuses_clearly(size, groups, message):
     with pytest.raises(ValueError, match=message):
         group_norm_by_batch_norm(torch.randn(size, generator=g), groups)
+
+
+@pytest.mark.parametrize("shape", [(1, 4), (1, 4, 1, 1)])
+@pytest.mark.parametrize("training", [True, False])
+def test_groupnorm_refuses_a_group_of_one_value_in_either_mode(shape,
+                                                               training):
+    """layers.md: GroupNorm(C, C) on a batch of one sample whose groups
+    hold a single value raises, in eval() too; GroupNorm(2, 4) accepts
+    the same input."""
+    layer = nn.GroupNorm(4, 4).train(training)
+    with pytest.raises(ValueError, match="Expected more than 1 value"):
+        layer(torch.randn(shape))
+    assert nn.GroupNorm(2, 4).train(training)(torch.randn(shape)).shape \
+        == shape
+
+
+def test_instancenorm_misreads_silently_when_sizes_coincide():
+    """layers.md: the UserWarning of a misread input is missing when the
+    misread size equals num_features, and affine=True then runs too."""
+    x = torch.randn(4, 4)  # (N, C) with N == C: read as (C, L)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nn.InstanceNorm1d(4)(x)
+        nn.InstanceNorm1d(4, affine=True)(x)
+    with pytest.warns(UserWarning):
+        nn.InstanceNorm1d(4)(torch.randn(3, 4))

@@ -256,6 +256,21 @@ def test_vmap_grad_through_training_mode_batchnorm_fails():
         per_sample(cnn(nn.BatchNorm2d).train(), X, Y)
 
 
+def test_vmap_grad_with_buffers_left_in_the_model_fails_otherwise():
+    """practice.md: with only the parameters passed, the error is about
+    the in-place update of a captured buffer instead."""
+    model = cnn(nn.BatchNorm2d).train()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p, sample, target):
+        out = functional_call(model, p, (sample[None],))
+        return nn.functional.cross_entropy(out, target[None])
+
+    with pytest.raises(RuntimeError, match="in-place operation .* would "
+                       "mutate a captured Tensor"):
+        vmap(grad(loss), in_dims=(None, 0, 0))(params, X, Y)
+
+
 def test_vmap_grad_in_eval_mode_is_the_per_sample_gradient():
     model = cnn(nn.BatchNorm2d)
     model.train()(X * 2 + 1)  # non-trivial running statistics

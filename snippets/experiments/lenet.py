@@ -185,11 +185,13 @@ def last_epoch_loss(result):
 # name: (value of one run, whether higher is better). Accuracies are the
 # mean over a run's evaluations, which the seed studies make at the end.
 METRICS = {"test accuracy": (lambda r: mean(r.test_accuracy), True),
-           "train accuracy": (lambda r: mean(r.train_accuracy), True),
+           # neither higher nor lower is better (None): a lower train
+           # accuracy or a smaller gap is not by itself a better model
+           "train accuracy": (lambda r: mean(r.train_accuracy), None),
            "last-epoch loss": (last_epoch_loss, False),
            # how much better the model does on the images it trained on
            "train-test gap": (lambda r: mean(r.train_accuracy)
-                              - mean(r.test_accuracy), False)}
+                              - mean(r.test_accuracy), None)}
 
 
 def is_accuracy(metric):

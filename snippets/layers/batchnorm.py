@@ -42,8 +42,8 @@ class BatchNorm(nn.Module):
     """Batch normalization over dim 1 of (N, C, *) inputs, 2D to 5D."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, *, bias=True, device=None,
-                 dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *,
+                 bias=True):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -69,6 +69,20 @@ class BatchNorm(nn.Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 # --8<-- [end:init]
+
+    # Version 2 of torch.nn's layers added num_batches_tracked: an older
+    # state dict without it still loads, the count starting from 0.
+    _version = 2
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              *args, **kwargs):
+        key = prefix + "num_batches_tracked"
+        version = local_metadata.get("version")
+        if (version is None or version < 2) and self.track_running_stats \
+                and key not in state_dict:
+            state_dict[key] = torch.tensor(0, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      *args, **kwargs)
 
     def reset_running_stats(self):
         if self.track_running_stats:
@@ -97,7 +111,9 @@ class BatchNorm(nn.Module):
         y = x.float() if x.dtype in LOW_PRECISION else x
         if use_batch:
             n = x.numel() // x.size(1)  # values per channel
-            if n <= 1:
+            if n == 0:
+                return self._empty(x)
+            if n == 1:
                 raise ValueError("Expected more than 1 value per channel "
                                  f"when training, got input size {x.size()}")
             if self.eps <= 0:  # a constant channel would give 0 / 0
@@ -137,6 +153,8 @@ class BatchNorm(nn.Module):
     # --8<-- [start:running]
     @torch.no_grad()
     def _update_running_stats(self, mean, var, n):
+        if self.running_mean is None:  # tracking switched on after init:
+            return                     # torch.nn has nothing to update
         self.num_batches_tracked += 1
         if self.momentum is None:  # equal weight for every batch so far
             factor = 1.0 / self.num_batches_tracked.item()
@@ -147,6 +165,13 @@ class BatchNorm(nn.Module):
         self.running_mean.mul_(1 - factor).add_(mean, alpha=factor)
         self.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
     # --8<-- [end:running]
+
+    def _empty(self, x):
+        """An empty batch in training: torch.nn returns an empty output,
+        counts the batch and leaves the running statistics as they are."""
+        if self.training and self.num_batches_tracked is not None:
+            self.num_batches_tracked += 1
+        return torch.empty_like(x)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, "

@@ -40,8 +40,7 @@ class LiteBatchNorm(BatchNorm):
                  track_running_stats=True, device=None, dtype=None, *,
                  bias=True, center=True, scale=True):
         super().__init__(num_features, eps, momentum, affine,
-                         track_running_stats, bias=bias)
-        self.to(device=device, dtype=dtype)  # as torch.nn's factory kwargs
+                         track_running_stats, device, dtype, bias=bias)
         self.center, self.scale = center, scale
 
     def forward(self, x):
@@ -54,7 +53,9 @@ class LiteBatchNorm(BatchNorm):
         if self.training or (self.running_mean is None
                              and self.running_var is None):
             n = x.numel() // x.size(1)  # values per channel
-            if n <= 1:
+            if n == 0:
+                return self._empty(x)
+            if n == 1:
                 raise ValueError("Expected more than 1 value per channel "
                                  f"when training, got input size {x.size()}")
             if self.eps <= 0:

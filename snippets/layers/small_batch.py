@@ -12,9 +12,11 @@
   x.split(virtual_batch_size)])`` for a BatchNorm layer ``bn``, running
   statistics included: with one virtual batch it is BatchNorm.
 
-Both take ``torch.nn``'s BatchNorm arguments (one class for 2D to 5D
-input, as ``snippets/layers/batchnorm.py``), keep the same buffers (their
-state dicts load into ``nn.BatchNorm2d`` and back) and, in eval mode,
+Both take ``torch.nn``'s BatchNorm arguments, in torch's order
+(``GhostBatchNorm`` takes its ``virtual_batch_size`` second, before
+them; one class for 2D to 5D input, as ``snippets/layers/batchnorm.py``),
+keep the same buffers (their state dicts load into ``nn.BatchNorm2d`` and
+back) and, in eval mode,
 normalize with the running statistics exactly as BatchNorm does.
 ``BatchRenorm`` accepts a ``virtual_batch_size`` too: renormalization per
 virtual batch, as each replica of a data-parallel run would compute it.
@@ -37,11 +39,10 @@ class _VirtualBatchNorm(BatchNorm):
     """Batch statistics per virtual batch, optionally renormalized."""
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, *, virtual_batch_size=None,
-                 r_max=1.0, d_max=0.0, bias=True, device=None, dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *,
+                 virtual_batch_size=None, r_max=1.0, d_max=0.0, bias=True):
         super().__init__(num_features, eps, momentum, affine,
-                         track_running_stats, bias=bias, device=device,
-                         dtype=dtype)
+                         track_running_stats, device, dtype, bias=bias)
         self.virtual_batch_size = virtual_batch_size
         self.r_max, self.d_max = r_max, d_max  # may change during training
         self._check_options()
@@ -64,6 +65,8 @@ class _VirtualBatchNorm(BatchNorm):
         if self.eps <= 0:
             raise ValueError("batch_norm eps must be positive during "
                              f"training, but got {self.eps}")
+        if len(x) == 0:
+            return self._empty(x)
         y = x.float() if x.dtype in LOW_PRECISION else x
         size = self.virtual_batch_size or len(x)
         full = len(x) // size * size if size else 0
@@ -116,6 +119,8 @@ class _VirtualBatchNorm(BatchNorm):
         """The running statistics after one update per virtual batch, in
         order: with momentum a, batch j of k is weighted a (1 - a)^(k-1-j).
         """
+        if self.running_mean is None:  # tracking switched on after init
+            return
         k = len(means)
         if self.momentum is None or k == 1:  # 1 / t changes every time
             for mean, var in zip(means, variances):
@@ -147,9 +152,8 @@ class BatchRenorm(_VirtualBatchNorm):
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, *, r_max=3.0, d_max=5.0,
-                 virtual_batch_size=None, bias=True, device=None,
-                 dtype=None):
+                 track_running_stats=True, device=None, dtype=None, *,
+                 r_max=3.0, d_max=5.0, virtual_batch_size=None, bias=True):
         if not track_running_stats:
             raise ValueError("BatchRenorm corrects batch statistics "
                              "towards the running ones: it needs "
@@ -176,8 +180,8 @@ class GhostBatchNorm(_VirtualBatchNorm):
     """
 
     def __init__(self, num_features, virtual_batch_size, eps=1e-5,
-                 momentum=0.1, affine=True, track_running_stats=True, *,
-                 bias=True, device=None, dtype=None):
+                 momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine,
                          track_running_stats,
                          virtual_batch_size=virtual_batch_size, bias=bias,

@@ -30,6 +30,7 @@ True
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from snippets.layers.batchnorm import LOW_PRECISION, BatchNorm
 
@@ -72,6 +73,7 @@ class SyncBatchNormFunction(torch.autograd.Function):
         return y, mean, var, n  # and the global statistics, for buffers
 
     @staticmethod
+    @once_differentiable  # first-order only: a second derivative raises
     def backward(ctx, grad_y, *_):  # no gradient for the statistics
         x_hat, inv_std, weight = ctx.saved_tensors
         dims, shape, n = ctx.dims, ctx.shape, ctx.n
@@ -103,8 +105,7 @@ class SyncBatchNorm(BatchNorm):
                  track_running_stats=True, process_group=None,
                  device=None, dtype=None, *, bias=True):
         super().__init__(num_features, eps, momentum, affine,
-                         track_running_stats, bias=bias, device=device,
-                         dtype=dtype)
+                         track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
 
     def forward(self, x):
@@ -144,9 +145,13 @@ class SyncBatchNorm(BatchNorm):
         if x.size(1) == 0:
             raise ValueError("SyncBatchNorm number of input channels should "
                              "be non-zero")
-        if self.training and self.eps <= 0:  # 0 / 0 on a constant channel
+        batch_statistics = self.training or self.running_mean is None
+        if batch_statistics and self.eps <= 0:  # 0 / 0, constant channel
             raise ValueError("batch_norm eps must be positive during "
                              f"training, but got {self.eps}")
+        if self.eps < 0:
+            raise ValueError("batch_norm eps must be non-negative, but got "
+                             f"{self.eps}")
         if x.dtype in LOW_PRECISION:
             raise ValueError(f"this SyncBatchNorm computes in the input's "
                              f"dtype and does not support {x.dtype}: "

@@ -56,7 +56,8 @@ def signs(differences):
 @dataclass(frozen=True)
 class Comparison:
     """``values`` of a variant against ``reference`` values, one per seed
-    (in the same seed order), for a metric where ``higher_is_better``.
+    (in the same seed order), for a metric where ``higher_is_better``
+    (None: neither is; the verdict then says *higher* or *lower*).
 
     >>> c = Comparison([0.86, 0.87, 0.88], [0.80, 0.82, 0.81])
     >>> c.verdict, round(c.effect, 3), [round(v, 3) for v in c.paired]
@@ -71,11 +72,13 @@ class Comparison:
     'worse'
     >>> Comparison([1.0, 1.3], [1.0, 1.0]).verdict
     'tied'
+    >>> Comparison([0.1, 0.2], [0.3, 0.4], higher_is_better=None).verdict
+    'lower'
     """
 
     values: tuple
     reference: tuple
-    higher_is_better: bool = True
+    higher_is_better: bool | None = True
 
     def __post_init__(self):
         values, reference = tuple(map(float, self.values)), \
@@ -117,9 +120,11 @@ class Comparison:
         if above and below:
             return NOISE
         if above == len(self.values):
-            return BETTER if self.higher_is_better else WORSE
+            return {True: BETTER, False: WORSE, None: "higher"}[
+                self.higher_is_better]
         if below == len(self.values):
-            return WORSE if self.higher_is_better else BETTER
+            return {True: WORSE, False: BETTER, None: "lower"}[
+                self.higher_is_better]
         return TIED
 
     def describe(self, unit="", scale=1):

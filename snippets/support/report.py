@@ -16,8 +16,8 @@ import matplotlib
 from snippets.support import rules, settings
 from snippets.support.settings import CLAIMS, TIMINGS, VALUES, is_timing
 
-__all__ = ["FAST", "Markdown", "Report", "escape", "is_timing",
-           "output_dir"]
+__all__ = ["FAST", "Markdown", "Report", "at_least", "at_most", "escape",
+           "is_timing", "output_dir"]
 
 SETTINGS = settings.current()  # a bad DOCS_* value stops here, in one line
 
@@ -59,6 +59,36 @@ class Markdown(str):
     """A table cell that is Markdown on purpose (``Markdown("`x`")``); any
     other cell is escaped, so that a ``*`` or ``|`` in it stays a
     character."""
+
+
+def at_most(value, digits=2):
+    """``value`` rounded *up* to ``digits`` significant digits: the number
+    a sentence can print after "at most" or "up to" and stay true.
+
+    >>> at_most(4.411e-06), at_most(0.6218), at_most(0.62), at_most(3)
+    ('4.5e-06', '0.63', '0.62', '3')
+    """
+    return _outward(value, digits, math.ceil)
+
+
+def at_least(value, digits=2):
+    """``value`` rounded *down* to ``digits`` significant digits, for "at
+    least" and "more than".
+
+    >>> at_least(0.9782), at_least(1.332e-04, 3)
+    ('0.97', '0.000133')
+    """
+    return _outward(value, digits, math.floor)
+
+
+def _outward(value, digits, direction):
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
+    # round away float noise first: 0.62 / 0.01 is 62.00000000000001
+    rounded = direction(round(value / step, 6)) * step
+    return f"{rounded:.{digits}g}"
 
 
 def escape(text):
