@@ -29,8 +29,10 @@ def server(site):
     """Serve the built site on loopback (search's web worker needs HTTP)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1",
-         "-d", str(site)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+         "-d", str(site)], stdout=subprocess.PIPE,
+        # its request log goes to stderr: a pipe nobody reads would fill
+        # after some hundred requests and stall the server mid-test
+        stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N ..."
     port = int(line.split(" port ")[1].split()[0])
     url = f"http://127.0.0.1:{port}/"
