@@ -73,9 +73,9 @@ print(differences)
 # gradient sums to zero, and its dot product with x_hat is
 # s * eps / (var + eps) * sum(g * x_hat), which would be zero if eps were
 # 0. So the input gradient has no component that shifts a channel's mean,
-# and almost none that rescales it: such changes are normalized away, and
-# the loss does not depend on them. The code measures both sums against
-# the size of the terms they add up.
+# and almost none that rescales it: the loss does not depend on a shift
+# of a channel's mean, and depends on its scale only through eps. The
+# code measures both sums against the size of the terms they add up.
 
 # %%
 dims = (0, 2, 3)

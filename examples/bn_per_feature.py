@@ -34,7 +34,7 @@ x2d = torch.randn(32, 64)          # (N, C): 32 samples, 64 features
 x4d = torch.randn(32, 16, 8, 8)    # (N, C, H, W): 16 channels of 8x8
 for x, layer in [(x2d, nn.BatchNorm1d(64)), (x4d, nn.BatchNorm2d(16))]:
     mean, var, n = per_channel_stats(x)
-    layer(x)  # one training step fills running_mean with these means
+    layer(x)  # training mode: running_mean moves 10% towards these means
     print(tuple(x.shape), "->", mean.numel(), "means, each over", n,
           "values; running_mean has", layer.running_mean.numel())
 # --8<-- [end:count]

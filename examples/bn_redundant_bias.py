@@ -18,7 +18,7 @@ from snippets.support.rules import Above, All, Below
 torch.manual_seed(0)
 report = Report("bn_redundant_bias")
 images, labels = data.load("fashion_mnist", train=False)
-# float64, so that "zero" shows as rounding at 1e-16, not float32's 1e-6.
+# float64, so that "zero" shows as rounding far below float32's 1e-6.
 x, y = images[:128].double(), labels[:128]
 
 # %% [markdown]

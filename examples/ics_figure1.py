@@ -33,8 +33,10 @@ BATCH, LR = 60, 0.5
 x_watch = x_test[:1000]              # fixed images to watch the sigmoids
 
 # %% [markdown]
-# One seed sets the initial weights and the order of the mini-batches;
-# both networks get the same seed.
+# One seed sets the order of the mini-batches and the initial weights;
+# both networks get the same seed, so they see the same batches and start
+# from the same first-layer weights (the later layers differ: without
+# their biases, BN's layers draw different numbers from the generator).
 
 # %%
 # --8<-- [start:run]
@@ -84,7 +86,7 @@ report.figure(fig, "accuracy")
 
 # %% [markdown]
 # Panels (b) and (c) follow one run (the first seed): the 15th and 85th
-# percentiles dashed, the median solid.
+# percentiles dashed and dotted, the median solid.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), sharey=True)
@@ -108,8 +110,9 @@ report.figure(fig, "percentiles")
 # For each hidden layer, the change of each sigmoid's input mean and
 # standard deviation (over the watched images, in training mode) between
 # two measurements, averaged over the 100 units. With BatchNorm in
-# training mode that mean and standard deviation are the layer's `bias`
-# and (up to eps) `weight`, so for that network the measure follows how
+# training mode that mean is the layer's `bias` and that standard
+# deviation |`weight`| (up to eps and the n - 1 of an unbiased estimate),
+# so for that network the measure follows how
 # fast those two parameters are trained.
 
 # %%
@@ -143,19 +146,20 @@ report.figure(fig, "shift")
 # %% [markdown]
 # ## Results over the seeds
 #
-# A run's final accuracy is the mean of its last five measurements (one
-# measurement swings by a point or more with SGD at this learning rate).
-# The target accuracy is 95% of the mean final accuracy without BN. Each
-# comparison pairs the two networks seed by seed (one seed gives both the
-# same initial weights and batches).
+# A run's final accuracy is the mean of its last five measurements, less
+# noisy than any one of them. The target accuracy is 95% of the mean
+# final accuracy without BN. Each comparison pairs the two networks seed
+# by seed (one seed gives both the same batches and first-layer weights).
 
 # %%
 def per_seed(norm, metric):
     return [metric(history[norm, seed]) for seed in SEEDS]
 
 
-final = {n: per_seed(n, lambda r: mean(r["accuracy"][-5:])) for n in labels}
-target = 0.95 * mean(final["none"])
+LAST, TARGET_SHARE = 5, 0.95  # final accuracy: mean of the last 5 measured
+final = {n: per_seed(n, lambda r: mean(r["accuracy"][-LAST:]))
+         for n in labels}
+target = TARGET_SHARE * mean(final["none"])
 # A run that never reaches the target counts as one measurement past the
 # last (STEPS + EVERY): later than every run that does, tied with any other
 # that does not.
@@ -172,7 +176,7 @@ speed = Comparison(reach["bn"], reach["none"], higher_is_better=False)
 saved = [p - b for p, b in zip(reach["none"], reach["bn"])]  # steps, by seed
 end = Comparison(final["bn"], final["none"])
 steadier = [Comparison(layer_shift["bn", layer], layer_shift["none", layer],
-                       higher_is_better=False) for layer in range(3)]
+                       higher_is_better=None) for layer in range(3)]
 print("steps to target:", speed.verdict, speed.describe(" steps"))
 print("final accuracy:", end.verdict, end.describe())
 for layer, c in enumerate(steadier):
@@ -206,6 +210,7 @@ report.claim("bn_percentiles_travel_less", Greater(
 
 # %%
 report.values(
+    last=LAST, target_share=f"{100 * TARGET_SHARE:.0f}%",
     steps=f"{STEPS:,}", every=EVERY, lr=LR, batch=BATCH, seeds=len(SEEDS),
     watched=len(x_watch),
     paper_ratio=f"{50_000 / STEPS:.0f}", target=f"{target:.1%}",

@@ -98,7 +98,8 @@ report.figure(fig, "batch_dependence")
 # ## A typical image
 #
 # One image can be a borderline case for the model (its probability in
-# evaluation mode is printed above), and a borderline image moves most.
+# evaluation mode is printed above), and this image's spread may be
+# larger than a typical image's.
 # The same measurement on the next test images, with fewer random
 # batches each: the range of the true-class probability over the batches,
 # image by image, and its median. A range grows with the number of draws,

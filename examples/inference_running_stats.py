@@ -118,12 +118,12 @@ print(f"running_var / population var: {ratio_torch:.3f}")
 print(f"averaged biased variance / population var: {ratio_biased:.3f}")
 
 # %%
-report.table("bessel", ["Estimate of the variance, batches of 4",
+report.table("bessel", [f"Estimate of the variance, batches of {m}",
                         "Ratio to the population variance"], [
     ["running_var (PyTorch: unbiased batch variance)", f"{ratio_torch:.3f}"],
     ["average of the biased batch variances", f"{ratio_biased:.3f}"],
     ["(m - 1) / m", f"{(m - 1) / m:.3f}"]])
-report.values(steps=steps, small_steps=small_steps)
+report.values(steps=steps, small_steps=small_steps, m=m)
 mean_error = {m: errors[m][0] for m in momenta}
 tail = steps // 2  # noise: how much the error moves from batch to batch
 jitter = {m: torch.tensor(mean_error[m][tail:]).diff().abs().mean().item()

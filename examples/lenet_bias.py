@@ -80,7 +80,9 @@ report.table("bias", ["Bias before BatchNorm", "Parameters",
                       "Test accuracy"], rows)
 for row in rows:
     print(row)
-print(f"largest loss difference: first 10 steps {max(loss_diff[:10]):.1e}, "
+FIRST = 10  # steps
+print(f"largest loss difference: first {FIRST} steps "
+      f"{max(loss_diff[:FIRST]):.1e}, "
       f"all {len(loss_diff)} steps {max(loss_diff):.1e}; eval outputs "
       f"{eval_diff:.1e}")
 
@@ -126,7 +128,7 @@ report.values(
     params_with=f"{count(with_bias.model):,}",
     acc_without=f"{without.test_accuracy[-1]:.2%}",
     acc_with=f"{with_bias.test_accuracy[-1]:.2%}",
-    loss_diff_10=at_most(max(loss_diff[:10])),
+    loss_diff_10=at_most(max(loss_diff[:FIRST])), first_steps=FIRST,
     loss_diff_all=at_most(max(loss_diff)),
     eval_diff=at_most(eval_diff),
     bias_moved=at_most(max(biases.values())),

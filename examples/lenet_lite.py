@@ -78,8 +78,9 @@ for metric, table in [("test accuracy", "accuracy"),
 # ## Verdicts the page states
 #
 # A variant is better or worse than full BatchNorm when the per-seed
-# difference has the same sign on every seed, and within seed-to-seed
-# noise when the seeds disagree in sign (`snippets/support/compare.py`);
+# difference has the same sign on every seed, within seed-to-seed noise
+# when the seeds disagree in sign, and tied when some seeds differ one way
+# and the rest not at all (`snippets/support/compare.py`);
 # how far below full BatchNorm each half ended; and where the halves'
 # training loss ended relative to the loss of a uniform guess, ln 10.
 

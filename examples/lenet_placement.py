@@ -64,8 +64,9 @@ for metric, table in [("test accuracy", "accuracy"),
 # ## Verdicts the page states
 #
 # A variant is better or worse than the reference when the per-seed
-# difference has the same sign on every seed, and within seed-to-seed
-# noise when the seeds disagree in sign (`snippets/support/compare.py`).
+# difference has the same sign on every seed, within seed-to-seed noise
+# when the seeds disagree in sign, and tied when some seeds differ one way
+# and the rest not at all (`snippets/support/compare.py`).
 
 # %%
 accuracy = {n: measured(results, n, "test accuracy") for n in variants}

@@ -153,7 +153,7 @@ for row in rows:
     print(" | ".join(row))
 accuracy_gain = Comparison(acc["with BN"], acc["without BN"])
 loss_change = Comparison(loss["with BN"], loss["without BN"],
-                         higher_is_better=False)
+                         higher_is_better=None)
 print("test accuracy:", accuracy_gain.verdict,
       accuracy_gain.describe(" (fraction)"))
 print("training loss:", loss_change.verdict, loss_change.describe())

@@ -2,7 +2,8 @@
 # # Which axes each normalization layer reduces over
 #
 # BatchNorm, LayerNorm, InstanceNorm, GroupNorm and RMSNorm differ mainly
-# in which elements share a mean and a variance (they also differ in their
+# in which elements share their statistics (a mean and a variance; for
+# RMSNorm only a root mean square) (they also differ in their
 # affine parameters and running statistics). This example asks each real
 # module, in training mode (nudge one input element, see which outputs
 # move), tabulates the answers, and draws them as the (N, C, H*W) cube of

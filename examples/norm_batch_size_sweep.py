@@ -100,8 +100,9 @@ print("values per statistic, per BatchNorm layer:", counts)
 # Each row pairs the two layers seed by seed at that batch size only:
 # BatchNorm's accuracy minus GroupNorm's on the same seed, the mean and
 # range of those differences, and the verdict of `Comparison`. It is
-# better or worse only when every seed agrees in sign, and within
-# seed-to-seed noise when the seeds disagree.
+# better or worse only when every seed agrees in sign, within
+# seed-to-seed noise when the seeds disagree, and tied when some seeds
+# differ one way and the rest not at all.
 
 # %%
 bn, gn = list(norms)

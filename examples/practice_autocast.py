@@ -74,7 +74,7 @@ print(f"channels_last output: {layout}; largest difference {gap:.1e}, "
 report.table("dtypes", ["Tensor (inside autocast)", "dtype"],
              [[name, str(dtype).replace("torch.", "")]
               for name, dtype in dtypes.items()])
-report.values(low_precision=f"{low_precision:.2g}",
+report.values(low_precision=f"{low_precision:.2g}", images=len(x),
               scale=f"{y32.abs().max():.1f}", gap=f"{gap:.1e}",
               gap_var=f"{gap_var:.1e}", error_first=f"{error_first:.1e}",
               error_last=f"{error_last:.1e}")

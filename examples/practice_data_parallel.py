@@ -169,7 +169,8 @@ report.values(
     local_grad=f"{local['input gradients']:.2g}",
     smallest=per_rank[0], largest=per_rank[-1],
     local_small=f"{rms['local'][0]:.2g}", local_large=f"{rms['local'][-1]:.2g}",
-    sync_rms=f"{max(rms['sync']):.1e}", steps=steps)
+    sync_rms=f"{max(rms['sync']):.1e}", steps=steps, channels=C,
+    rank_0=sizes[0], rank_1=sizes[1], global_batch=sum(sizes))
 # Differences in the units of the inputs: 1e-4 of the largest input is
 # float32 rounding, far below what per-replica statistics change.
 report.claim("sync_equals_global_batch", Below(

@@ -34,7 +34,7 @@ from snippets.support.training import accuracy, train
 report = Report("practice_small_batch")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
-BATCH, STEPS = 32, (40 if FAST else 400)
+BATCH, STEPS, LR = 32, (40 if FAST else 400), 1e-3
 MICRO = [2, 4, 8]
 SEEDS = [0, 1, 2]
 
@@ -69,7 +69,7 @@ for name, norm_for in variants.items():
             torch.manual_seed(seed)  # the same initial Linear weights
             model = mlp(norm=norm_for(m))
             train(model, x_train, y_train, epochs=1, batch_size=BATCH,
-                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+                  optimizer=torch.optim.Adam(model.parameters(), lr=LR),
                   seed=seed, max_steps=STEPS, label=f"{name}, {m}",
                   callback=lambda step, model=model: relax(model, step))
             results.setdefault((name, m), []).append(
@@ -138,6 +138,7 @@ for row in rows:
 
 # %%
 report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
+              micro_sizes=", ".join(str(m) for m in MICRO), lr=LR,
               full=f"{mean(full):.2%}", group=f"{mean(group):.2%}",
               ghost_2=f"{mean(results[ghost, 2]):.2%}",
               renorm_2=f"{mean(results[renorm, 2]):.2%}")
