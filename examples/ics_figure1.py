@@ -29,7 +29,7 @@ x_test, y_test = data.load("fashion_mnist", train=False)
 STEPS = 150 if FAST else 3_000
 EVERY = 30 if FAST else 150          # measure every EVERY steps
 SEEDS = [0, 1] if FAST else [0, 1, 2]
-BATCH, LR = 60, 0.5
+BATCH, LR, HIDDEN = 60, 0.5, 100  # HIDDEN: sigmoid units per layer
 x_watch = x_test[:1000]              # fixed images to watch the sigmoids
 
 # %% [markdown]
@@ -44,7 +44,7 @@ history = {}  # (norm, seed) -> what was measured every EVERY steps
 for seed in SEEDS:
     for norm in ["none", "bn"]:
         torch.manual_seed(seed)
-        model = sigmoid_mlp(norm)
+        model = sigmoid_mlp(norm, hidden=HIDDEN)
         record = {"step": [], "accuracy": [], "percentiles": [], "mean": [],
                   "std": []}
 
@@ -210,7 +210,7 @@ report.claim("bn_percentiles_travel_less", Greater(
 
 # %%
 report.values(
-    last=LAST, target_share=f"{100 * TARGET_SHARE:.0f}%",
+    last=LAST, units=HIDDEN, target_share=f"{100 * TARGET_SHARE:.0f}%",
     steps=f"{STEPS:,}", every=EVERY, lr=LR, batch=BATCH, seeds=len(SEEDS),
     watched=len(x_watch),
     paper_ratio=f"{50_000 / STEPS:.0f}", target=f"{target:.1%}",

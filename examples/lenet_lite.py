@@ -119,6 +119,7 @@ report.values(
     steps=STEPS, chance=f"{chance:.2f}",
     mean_loss_min=f"{lowest_loss['mean only']:.2f}",
     variance_loss_min=f"{lowest_loss['variance only']:.2f}",
-    far=f"{100 * FAR:.0f}", fixed_drop_low=f"{min(fixed_drop):.1f}",
+    far=f"{100 * FAR:.0f}", variants=len(variants),
+    fixed_drop_low=f"{min(fixed_drop):.1f}",
     fixed_drop_high=f"{max(fixed_drop):.1f}",
 )

@@ -29,6 +29,7 @@ TEST_SIZE = 1000 if FAST else 2000
 x_train, y_train = x_train[:TRAIN_SIZE], y_train[:TRAIN_SIZE]
 x_test, y_test = x_test[:TEST_SIZE], y_test[:TEST_SIZE]
 BATCH_SIZES = [2, 8, 32] if FAST else [2, 8, 32, 128]
+CHANNELS, GROUPS, LR, EPOCHS = (8, 16), 4, 1e-3, 1
 SEEDS = [0, 1] if FAST else [0, 1, 2]
 
 # %% [markdown]
@@ -38,15 +39,16 @@ SEEDS = [0, 1] if FAST else [0, 1, 2]
 # %%
 # --8<-- [start:sweep]
 norms = {"BatchNorm2d": nn.BatchNorm2d,
-         "GroupNorm(4, C)": lambda c: nn.GroupNorm(4, c)}
+         f"GroupNorm({GROUPS}, C)": lambda c: nn.GroupNorm(GROUPS, c)}
 results = {}  # (norm, batch size) -> test accuracy per seed
 for name, norm in norms.items():
     for batch_size in BATCH_SIZES:
         for seed in SEEDS:
             torch.manual_seed(seed)
-            model = small_cnn(channels=(8, 16), norm=norm)
-            train(model, x_train, y_train, epochs=1, batch_size=batch_size,
-                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+            model = small_cnn(channels=CHANNELS, norm=norm)
+            train(model, x_train, y_train, epochs=EPOCHS,
+                  batch_size=batch_size,
+                  optimizer=torch.optim.Adam(model.parameters(), lr=LR),
                   seed=seed, label=f"{name}, batch {batch_size}")
             results.setdefault((name, batch_size), []).append(
                 accuracy(model, x_test, y_test))
@@ -125,6 +127,8 @@ low, high = compare[smallest].paired
 report.values(
     train_size=f"{TRAIN_SIZE:,}", test_size=f"{TEST_SIZE:,}",
     seeds=len(SEEDS), smallest=smallest, largest=largest,
+    channels_first=CHANNELS[0], channels_second=CHANNELS[1],
+    groups=GROUPS, lr=LR, epochs=EPOCHS,
     below_largest_sizes=", ".join(str(b) for b in BATCH_SIZES[:-1]),
     steps_smallest=f"{-(-TRAIN_SIZE // smallest):,}",
     steps_largest=-(-TRAIN_SIZE // largest),

@@ -110,7 +110,8 @@ report.figure(fig, "last_batch")
 # %%
 used, dropped = errors[False], errors[True]
 report.values(full_batches=full_batches, epochs=epochs, batch=BATCH,
-              smallest_last=last_sizes[0],
+              smallest_last=last_sizes[0], features=features.size(1),
+              momentum=nn.BatchNorm1d(1).momentum,
               images=len(dataset),
               error_2=f"{used[0]:.2f}", error_64=f"{used[-1]:.3f}",
               dropped_2=f"{dropped[0]:.3f}")

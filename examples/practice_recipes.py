@@ -146,7 +146,11 @@ def points(c):
     return f"{c.effect * 100:+.2f}"
 
 
+probe = small_resnet()  # its shape, for the page's description
+side = probe[:3](x_test[:1]).shape[-1]
 report.values(
+    blocks=sum(type(m).__name__ == "BasicBlock" for m in probe),
+    channels=probe[0].out_channels, side=side,
     steps=STEPS, lr=LR, test_images=f"{len(x_test):,}", momentum=MOMENTUM,
     seeds=len(SEEDS),
     weight_decay=WEIGHT_DECAY, batch=BATCH, early=EARLY,

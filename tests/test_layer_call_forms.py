@@ -72,12 +72,10 @@ def test_a_state_dict_from_before_num_batches_tracked_loads(name):
         MAKERS[name](C).load_state_dict(old)
 
 
-@pytest.mark.parametrize("name", MAKERS)
+# BatchRenorm is left out: it needs running statistics from the start
+@pytest.mark.parametrize("name", [n for n in MAKERS if n != "BatchRenorm"])
 def test_tracking_switched_on_after_construction_runs_as_torch(name):
-    ours = MAKERS[name](C, track_running_stats=False) \
-        if name != "BatchRenorm" else None
-    if ours is None:
-        pytest.skip("BatchRenorm needs running statistics from the start")
+    ours = MAKERS[name](C, track_running_stats=False)
     theirs = nn.BatchNorm1d(C, track_running_stats=False)
     ours.track_running_stats = theirs.track_running_stats = True
     x = torch.randn(8, C)
