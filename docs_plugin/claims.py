@@ -192,8 +192,9 @@ def mark(state, placeholder, page_uri) -> str:
     label = (f"Claim {'held' if held else 'did not hold'} in this build: "
              f"{claim['rule']}. Evidence on the claims page")
     label = label.replace("\\", "/").replace('"', "'").replace("}", ")")
+    # its own id, so that the claims page links back to this sentence
     return (f'[{"✓" if held else "✗"}]({to_claims}#{target} "{title}")'
-            f'{{ .claim .claim-{"held" if held else "failed"} '
+            f'{{ #mark-{target} .claim .claim-{"held" if held else "failed"} '
             f'aria-label="{label}" }}')
 
 
@@ -236,11 +237,11 @@ def page(state, nav) -> str:
         lines += [f"## {titles.get(uri, uri)}", "",
                   "| | Sentence | Checked by | Rule | Evidence |",
                   "| --- | --- | --- | --- | --- |"]
-        lines += [_row(c, uri) for c in claims] + [""]
+        lines += [_row(c, uri, titles.get(uri, uri)) for c in claims] + [""]
     return "\n".join(lines)
 
 
-def _row(claim, uri):
+def _row(claim, uri, title):
     example, name = claim["example"], claim["name"]
     sentence = claim["sentence"].replace("|", "\\|")
     evidence = evidence_text(claim["evidence"]).replace("|", "\\|")
@@ -248,6 +249,7 @@ def _row(claim, uri):
     if claim["flaw"]:
         rule += f" (not a verdict: {claim['flaw']})"
     return (f"| {'✓' if claim['holds'] else '✗'} | {sentence} "
-            f"([{uri}]({uri})) | `{example}.{name}`"
+            f"([on {title}]({uri}#mark-{claim['anchor']})) | "
+            f"`{example}.{name}`"
             f"{{ #{claim['anchor']} }} in "
             f"[{example}]({page_url(example)}) | {rule} | {evidence} |")

@@ -137,6 +137,19 @@ def test_every_claim_mark_links_to_its_own_row(site):
     assert sorted(marks) == sorted(rows)
 
 
+def test_every_claims_row_links_back_to_its_sentence(site):
+    """Each row of the claims page links to its mark on the page that
+    states it, and that mark links back to the row."""
+    claims = (site / "claims/index.html").read_text()
+    back = re.findall(r'href="\.\./([^"#]*)#mark-(claim-[^"]+)"', claims)
+    assert len(back) > 100
+    for page, anchor in back:
+        html = (site / page / "index.html" if not page.endswith(".html")
+                else site / page).read_text()
+        assert re.search(rf'href="[^"#]*claims/#{anchor}" '
+                         rf'id="mark-{anchor}"', html), (page, anchor)
+
+
 def test_notebook_styles_are_css_and_nothing_unusable(site):
     css = (site / "assets/notebook.css").read_text()
     assert "<style" not in css and "</style>" not in css
@@ -321,13 +334,15 @@ def test_a_held_claim_links_to_its_rule_and_evidence(tiny):
     home = (site / "index.html").read_text()
     link = re.search(r'<a aria-label="Claim held in this build: [^"]*" '
                      r'class="claim claim-held" href="claims/'
-                     r'#claim-tiny-large" title="([^"]*)">✓</a>', home)
+                     r'#claim-tiny-large" id="mark-claim-tiny-large" '
+                     r'title="([^"]*)">✓</a>', home)
     assert link and ("Rule: the answer is above 10. Evidence: the answer: "
                      "42; bound: 10") in link.group(1)
     claims = (site / "claims/index.html").read_text()
     assert "1 of 1 claims held" in claims
     assert "The answer 42 is large." in claims
     assert "<td>the answer is above 10</td>" in claims
+    assert '(<a href="../#mark-claim-tiny-large">on Home</a>)' in claims
 
 
 # A claim whose rule would hold whatever its evidence: with factor 10 and
