@@ -146,6 +146,33 @@ def test_pages_pass_axe_in_both_schemes_and_widths(browser, server, scheme):
     assert found == []
 
 
+@pytest.mark.parametrize("scheme, width", [("light", 1280), ("dark", 390)])
+def test_every_other_page_passes_axe(browser, server, site, scheme, width):
+    """The pages the test above leaves out (the other gallery pages, mostly
+    notebook markup), in each scheme at one of the two widths: together
+    with it, every page of the site."""
+    core = {"", "algorithm/", "inference/", "layers/", "ics/",
+            "experiments/", "practice/", "exercises/", "references/",
+            "gallery/", "gallery/mlp_batchnorm/", "claims/", "timings/"}
+    paths = sorted({(p.parent.relative_to(site).as_posix() + "/")
+                    .removeprefix("./") for p in site.rglob("index.html")}
+                   - core)
+    assert len(paths) > 30
+    context = browser.new_context(color_scheme=scheme,
+                                  viewport={"width": width, "height": 900})
+    page = context.new_page()
+    found = []
+    for path in paths:
+        page.goto(server + path, wait_until="networkidle")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(
+            "axe.run(document, {runOnly: {type: 'tag', values: %s}})" % WCAG)
+        found += [f"{path}: {v['id']} ({len(v['nodes'])}: "
+                  f"{v['nodes'][0]['target']})" for v in result["violations"]]
+    context.close()
+    assert found == []
+
+
 def test_math_is_rendered_by_katex(page):
     page.goto(page.base, wait_until="networkidle")
     assert page.locator(".katex-display").count() >= 1
