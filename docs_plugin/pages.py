@@ -48,6 +48,7 @@ def rewrite(state, markdown, page, config) -> str:
         markdown = _without_failed(markdown, running, "has not run yet")
         found = syntax.placeholders(markdown, where)
     _check_figures(state, markdown, where)
+    markdown = syntax.captioned(markdown)
     markdown = _point_includes_at_entries(state, markdown, where, config)
     markdown = substitute_values(state, markdown, where, found)
     markdown = _cards(state, failed, stale, running) + markdown

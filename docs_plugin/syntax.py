@@ -249,6 +249,45 @@ def figures(markdown: str) -> list[tuple[str, str]]:
     return FIGURE.findall(markdown)
 
 
+FIGURE_LINE = re.compile(r"^([ \t]*)!\[([^\]]*)\]\((generated/([\w-]+)/"
+                         r"[\w.-]+\.svg)\)[ \t]*$", re.M)
+
+
+def captioned(markdown: str) -> str:
+    """Every generated figure alone on its line, as a figure with a
+    caption naming the example that made it, that opens full size on a
+    tap or click (the Markdown of ``md_in_html``).
+
+    >>> print(captioned("Text\\n![A curve](generated/ex/c.svg)"))
+    Text
+    <BLANKLINE>
+    <figure markdown="1">
+    [![A curve](generated/ex/c.svg)](generated/ex/c.svg)
+    <figcaption markdown="1">Made by the example [ex](gallery/ex.ipynb) \
+    (select the figure to open it full size).</figcaption>
+    </figure>
+    <BLANKLINE>
+
+    Indented (in an answer or an admonition), where ``md_in_html`` does
+    not reach, the caption is a paragraph of its own:
+
+    >>> print(captioned("    ![A](generated/ex/c.svg)").splitlines()[-2])
+        *Made by the example [ex](gallery/ex.ipynb) (select the figure \
+    to open it full size).*
+    """
+    def figure(match):
+        indent, alt, path, name = match.groups()
+        caption = (f"Made by the example [{name}](gallery/{name}.ipynb) "
+                   "(select the figure to open it full size).")
+        if indent:  # md_in_html leaves HTML in an indented block alone
+            return (f"{indent}[![{alt}]({path})]({path})\n{indent}\n"
+                    f"{indent}*{caption}*\n{indent}{{: .figure-caption }}")
+        return (f'\n<figure markdown="1">\n[![{alt}]({path})]({path})\n'
+                f'<figcaption markdown="1">{caption}</figcaption>\n'
+                "</figure>\n")
+    return FIGURE_LINE.sub(figure, markdown)
+
+
 def figure_lines(markdown: str) -> list[tuple[int, str, str]]:
     """``(line, example, file)`` of every generated figure a page refers
     to, lines counted from 1.

@@ -137,6 +137,28 @@ def test_every_claim_mark_links_to_its_own_row(site):
     assert sorted(marks) == sorted(rows)
 
 
+def test_every_figure_has_a_caption_naming_its_example(site):
+    """On every teaching page, each generated figure opens full size and
+    has a caption linking to the example that made it: a <figure> with a
+    <figcaption>, or, in an answer, a caption paragraph."""
+    pages = [p for p in site.glob("*/index.html")
+             if p.parent.name not in ("gallery", "claims", "timings")]
+    figures = 0
+    for page in pages + [site / "index.html"]:
+        html = page.read_text()
+        images = re.findall(r'<img alt="[^"]*" src="[^"]*generated/[\w-]+/'
+                            r'[\w.-]+\.svg"', html)
+        found = re.findall(
+            r'<p><a href="([^"]*generated/([\w-]+)/[^"]+)"><img alt="[^"]+" '
+            r'src="\1" /></a></p>\s*(?:<figcaption>\s*<p>|<p class='
+            r'"figure-caption"><em>)Made by the example <a href="[^"]*'
+            r'gallery/\2/">\2</a>', html)
+        assert len(found) == len(images), page
+        assert 'markdown="1"' not in html, page
+        figures += len(found)
+    assert figures > 25
+
+
 def test_every_claims_row_links_back_to_its_sentence(site):
     """Each row of the claims page links to its mark on the page that
     states it, and that mark links back to the row."""
