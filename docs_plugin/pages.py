@@ -48,7 +48,6 @@ def rewrite(state, markdown, page, config) -> str:
         markdown = _without_failed(markdown, running, "has not run yet")
         found = syntax.placeholders(markdown, where)
     _check_figures(state, markdown, where)
-    markdown = syntax.captioned(markdown)
     markdown = _point_includes_at_entries(state, markdown, where, config)
     markdown = substitute_values(state, markdown, where, found)
     markdown = _cards(state, failed, stale, running) + markdown
@@ -58,7 +57,8 @@ def rewrite(state, markdown, page, config) -> str:
             markdown = markdown.replace(
                 placeholder.text,
                 claims.mark(state, placeholder, page.file.src_uri), 1)
-    return markdown
+    # last: it adds lines, and the placeholders above are found by line
+    return syntax.captioned(markdown)
 
 
 def _without_failed(markdown, failed, why):

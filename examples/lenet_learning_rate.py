@@ -184,7 +184,10 @@ largest_drop = max((a - b for lr in with_bn for a, b in zip(
 report.claim("snapshot_drops", Above(
     f"largest drop of test accuracy between two evaluations {EVERY} steps "
     "apart, with BatchNorm (points)", 100 * largest_drop, 1))
+factors = {round(b / a, 6) for a, b in zip(ALL_RATES, ALL_RATES[1:])}
+assert len(factors) == 1, f"the grid is not geometric: {factors}"
 report.values(
+    rate_factor=f"{factors.pop():g}",
     largest_drop=at_most(100 * largest_drop, 3),
     steps_without=len(runs["without BatchNorm", 1.0].losses),
     steps_with=len(runs["with BatchNorm", 1.0].losses),

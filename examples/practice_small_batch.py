@@ -40,18 +40,21 @@ SEEDS = [0, 1, 2]
 
 # %% [markdown]
 # Batch Renormalization starts as BatchNorm and relaxes its limits
-# gradually, as Ioffe does: here r_max = 1 and d_max = 0 for the first
-# fifth of the steps, then linearly up to r_max = 3 and d_max = 5 at
-# seven tenths of them.
+# gradually, as Ioffe does: here r_max = 1 and d_max = 0 until a share
+# `START` of the steps, then linearly up to `R_MAX` and `D_MAX` over a
+# further share `RAMP` of them.
 
 # %%
 # --8<-- [start:schedule]
+START, RAMP, R_MAX, D_MAX = 0.2, 0.5, 3.0, 5.0
+
+
 def relax(model, step):
     """The r_max and d_max of every BatchRenorm layer at ``step``."""
-    t = min(max((step / STEPS - 0.2) / 0.5, 0.0), 1.0)  # 0 -> 1
+    t = min(max((step / STEPS - START) / RAMP, 0.0), 1.0)  # 0 -> 1
     for layer in model.modules():
         if isinstance(layer, BatchRenorm):
-            layer.r_max, layer.d_max = 1 + 2 * t, 5 * t
+            layer.r_max, layer.d_max = 1 + (R_MAX - 1) * t, D_MAX * t
 
 
 variants = {"BatchNorm over 32": lambda m: (lambda c: nn.BatchNorm1d(c)),
@@ -139,6 +142,8 @@ for row in rows:
 # %%
 report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
               micro_sizes=", ".join(str(m) for m in MICRO), lr=LR,
+              relax_start=f"{START:.0%}", relax_end=f"{START + RAMP:.0%}",
+              r_max=f"{R_MAX:g}", d_max=f"{D_MAX:g}",
               full=f"{mean(full):.2%}", group=f"{mean(group):.2%}",
               ghost_2=f"{mean(results[ghost, 2]):.2%}",
               renorm_2=f"{mean(results[renorm, 2]):.2%}")
