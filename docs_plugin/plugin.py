@@ -130,9 +130,11 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
     on_page_context = CombinedEvent(_search_view, _page_view)
 
     def on_post_build(self, config):
+        # sealed under the cache lock: a build that takes the lock next
+        # removes stray temporary files, the seal's among them
+        rendered.seal(self.state.runner.base / "rendered")
         self._release()
         gallery_pages.write_stylesheet(self.state, config.site_dir)
-        rendered.seal(self.state.runner.base / "rendered")
         self.staging.publish(config)
 
     def on_build_error(self, error):
