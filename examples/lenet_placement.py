@@ -21,6 +21,7 @@ from snippets.experiments.lenet import (
     repeat,
     seed_figure,
 )
+from snippets.support.compare import same_sign_chance
 from snippets.support.report import FAST, Report
 from snippets.support.rules import HIGHER, LOWER, MIXED, All, Greater, Paired
 
@@ -115,6 +116,7 @@ report.values(
     num_train=f"{NUM_TRAIN:,}", epochs=EPOCHS, lr=f"{LR}", seeds=len(SEEDS),
     steps=STEPS, num_test=f"{len(dataset[2]):,}",
     evaluations=len(EVALUATE_AT), placements=len(variants),
+    same_sign_chance=f"{same_sign_chance(len(SEEDS)):.2g}",
     evaluated_at=", ".join(str(s) for s in EVALUATE_AT),
     after_low=f"{100 * low:+.1f}", after_high=f"{100 * high:+.1f}",
     linear_loss_low=f"{linear_loss[0]:+.3f}",

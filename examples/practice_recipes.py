@@ -14,7 +14,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
-from snippets.experiments.resnet import parameter_groups, small_resnet
+from snippets.experiments.resnet import (
+    BasicBlock,
+    parameter_groups,
+    small_resnet,
+)
 from snippets.support import data
 from snippets.support.compare import Comparison
 from snippets.support.report import FAST, Report
@@ -149,7 +153,7 @@ def points(c):
 probe = small_resnet()  # its shape, for the page's description
 side = probe[:3](x_test[:1]).shape[-1]
 report.values(
-    blocks=sum(type(m).__name__ == "BasicBlock" for m in probe),
+    blocks=sum(isinstance(m, BasicBlock) for m in probe),
     channels=probe[0].out_channels, side=side,
     steps=STEPS, lr=LR, test_images=f"{len(x_test):,}", momentum=MOMENTUM,
     seeds=len(SEEDS),

@@ -42,6 +42,17 @@ def mean(values):
     return sum(values) / len(values)
 
 
+def same_sign_chance(seeds):
+    """How often ``seeds`` paired differences all share a sign when the
+    two variants are alike (each difference as likely positive as
+    negative): 2 * 0.5**seeds.
+
+    >>> same_sign_chance(3), same_sign_chance(5)
+    (0.25, 0.0625)
+    """
+    return 2 * 0.5 ** seeds
+
+
 def signs(differences):
     """How many differences are above, below and at zero.
 
