@@ -113,16 +113,25 @@ del _watch
 """
 
 
+def writable_folders(allowed, work) -> list[str]:
+    """The folders an example's kernel may write in: ``allowed`` (its
+    output, temporary and data folders), its ``work`` folder (its working
+    folder and the logs the kernel keeps), the compile cache, the
+    caches Jupyter, IPython and Matplotlib keep in the home folder, and
+    ``/dev`` (``/dev/null``, shared memory)."""
+    home = Path.home()
+    return [str(p) for p in allowed] + [
+        str(work), compile_cache(), "/dev", str(home / ".cache"),
+        str(home / ".config" / "matplotlib"), str(home / ".ipython"),
+        str(home / ".local" / "share" / "jupyter")]
+
+
 def watch_writes(allowed, log) -> str:
     """Code for ``exec_lines`` that makes the kernel note, in ``log``, every
     file it opens for writing outside ``allowed`` folders (Python-level
-    writes only)."""
-    home = Path.home()
-    allowed = [str(p) for p in allowed] + [
-        str(Path(log).parent), "/dev", str(home / ".cache"),
-        str(home / ".config" / "matplotlib"), str(home / ".ipython"),
-        str(home / ".local" / "share" / "jupyter")]
-    return _WATCH_WRITES.format(allowed=allowed, log=str(log))
+    writes only: the sandbox refuses the others)."""
+    return _WATCH_WRITES.format(allowed=[str(p) for p in allowed],
+                                log=str(log))
 
 
 # Also run before the first cell. The build executes an example's

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
-from docs_plugin import kernel, standalone
+from docs_plugin import kernel, sandbox, standalone
 from docs_plugin.cache import Cache, Damaged, Run
 from docs_plugin.examples import Example, ExampleError
 from docs_plugin.imports import local_imports
@@ -55,6 +55,7 @@ class Runner:
         self._versions = None
         self._running = {}  # name -> kernel.Execution
         self._interrupted = threading.Event()
+        self._sandboxed = None  # whether Landlock is there, once asked
 
     def key(self, example: Example) -> str:
         if self._versions is None:
@@ -279,11 +280,14 @@ class Runner:
                                 self.data_dir)
         writes = work / "writes.txt"
         data_dir = self._data_dir()
+        writable = kernel.writable_folders(
+            [entry / "outputs", work / "tmp", data_dir], work)
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
             kernel.exec_lines(
-                kernel.watch_writes([entry / "outputs", work / "tmp",
-                                     data_dir], writes),
+                kernel.watch_writes(writable, writes),
+                *([sandbox.restrict_writes_code(writable)]
+                  if self.sandboxed() else []),
                 kernel.bundle_only(self.root)), self._server)
         self._running[example.name] = execution
         self.log(f"running {example.path.name}")
@@ -296,11 +300,13 @@ class Runner:
             shutil.rmtree(entry, ignore_errors=True)
             raise
         except CellExecutionError as error:
+            refused = sorted(_lines(writes))
             shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
                 f"example {example.path} failed:\n"
-                f"{kernel.strip_ansi(str(error))}", example,
-                standalone.own_cells(notebook, bundled)) from None
+                f"{kernel.strip_ansi(str(error))}"
+                + _refused_writes(refused, str(error), self.sandboxed()),
+                example, standalone.own_cells(notebook, bundled)) from None
         except Exception as error:  # timeout, dead kernel, ...
             shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(
@@ -315,10 +321,12 @@ class Runner:
             if p.is_file()}  # noted by the kernel, or left in its folders
         warnings = []
         if outside:
+            # Under the sandbox, a write outside its folders was refused;
+            # one in its working folder was made, and is gone with it.
             warnings.append(
-                f"example {example.name} wrote outside its output folder "
-                "(use Report to write figures, tables and values): "
-                + ", ".join(sorted(outside)[:10]))
+                f"example {example.name} wrote, or tried to write, outside "
+                "its output folder (use Report to write figures, tables and "
+                "values): " + ", ".join(sorted(outside)[:10]))
         for warning in warnings:
             self.warn(warning)
         reads = _lines(reads_file)
@@ -331,6 +339,35 @@ class Runner:
 
     def _data_dir(self):
         return self.data_dir or self.root / "data"
+
+    def sandboxed(self) -> bool:
+        """Whether examples run in the read-only sandbox (``sandbox``);
+        where Linux lacks Landlock, says once that only writes through
+        Python's ``open`` are noticed."""
+        if self._sandboxed is None:
+            self._sandboxed = sandbox.landlock_abi() > 0
+            if not self._sandboxed:
+                self.log("this machine's Linux has no Landlock: examples "
+                         "run without the read-only sandbox, and only "
+                         "their writes through Python's open are noticed")
+        return self._sandboxed
+
+
+def _refused_writes(paths, error, sandboxed) -> str:
+    """What to add to a failed example's message when the sandbox may be
+    why it failed: the paths it tried to write outside its folders."""
+    if paths:
+        shown = ", ".join(paths[:10])
+        return (f"\nIt tried to write outside its output folder: {shown}. "
+                "Examples may write only in their output folder (use "
+                "Report to write figures, tables and values) and their "
+                "temporary folder.")
+    if sandboxed and ("Permission denied" in error
+                      or "PermissionError" in error):
+        return ("\nExamples run where only their output folder, their "
+                "temporary folder and the data folder can be written: "
+                "a write anywhere else is refused.")
+    return ""
 
 
 def _lines(path):

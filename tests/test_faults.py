@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from docs_plugin import sandbox
+from snippets.support.settings import VALUES
 from testkit import PYTHON, fast_env
 
 SLOW = """\
@@ -352,29 +354,96 @@ def test_two_builds_at_once_in_one_checkout(slow_project):
 
 # --- writes outside the output folder ----------------------------------------
 
-def test_writes_outside_the_output_folder_are_reported(tiny, tmp_path):
-    stray = tmp_path / "stray-outside.txt"
-    extra = (f"open({str(stray)!r}, 'w').write('x')\n"
-             "open('relative.txt', 'w').write('x')\n"
-             f"open({str(tiny.root / 'docs' / 'stray.md')!r}, 'w')"
-             ".write('# x')")
+def test_writes_outside_the_output_folder_are_reported(tiny):
+    # A file left in its working folder: written, then reported
+    extra = "open('relative.txt', 'w').write('x')"
     result, _ = tiny(extra=extra)
     assert result.returncode != 0  # a warning, in a strict build
-    assert "example tiny wrote outside its output folder" in result.stderr
-    for name in (str(stray), "relative.txt", "stray.md"):
-        assert name in result.stderr, name
-    (tiny.root / "docs" / "stray.md").unlink()
+    assert "example tiny wrote, or tried to write, outside its output " \
+        "folder" in result.stderr
+    assert "relative.txt" in result.stderr
     # Not a good result: the next build, from the cache, says it again
     # (a retry does not go green) ...
     result, _ = tiny(extra=extra)
     assert "running tiny.py" not in result.stderr
     assert result.returncode != 0
-    assert "example tiny wrote outside its output folder" in result.stderr
-    assert str(stray) in result.stderr
+    assert "relative.txt" in result.stderr
     # ... until the example is fixed.
     result, _ = tiny()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "outside its output folder" not in result.stderr
+
+
+needs_landlock = pytest.mark.skipif(
+    sandbox.landlock_abi() == 0,
+    reason="this machine's Linux has no Landlock (the read-only sandbox)")
+
+
+@needs_landlock
+def test_a_write_outside_its_folders_fails_the_example(tiny, tmp_path):
+    stray = tmp_path / "stray-outside.txt"
+    page = tiny.root / "docs" / "stray.md"
+    for target in (stray, page):
+        extra = f"open({str(target)!r}, 'w').write('# x')"
+        for _ in range(2):  # a failure is not cached: said at every build
+            result, _ = tiny(extra=extra)
+            assert result.returncode != 0
+            assert "running tiny.py" in result.stderr
+            assert "PermissionError" in result.stderr
+            assert "It tried to write outside its output folder: " \
+                f"{target}." in result.stderr
+            assert not target.exists()
+
+
+# Each way a program writes a file, tried by the example; it records what
+# happened to each, and writes into its output folder last.
+TRIES = """
+import ctypes, os, subprocess, torch
+from pathlib import Path
+outside = Path({outside!r})
+tries = {{}}
+def attempt(name, write):
+    try:
+        write()
+        tries[name] = "written"
+    except (OSError, RuntimeError, subprocess.CalledProcessError):
+        tries[name] = "refused"
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+def fopen():
+    if not libc.fopen(str(outside / "c.txt").encode(), b"w"):
+        raise OSError("fopen failed")
+attempt("python_open", lambda: (outside / "open.txt").write_text("x"))
+attempt("torch_save", lambda: torch.save(torch.ones(1), outside / "t.pt"))
+attempt("c_library", fopen)
+attempt("subprocess", lambda: subprocess.run(
+    ["sh", "-c", f"echo x > {{outside}}/sh.txt"], check=True))
+attempt("mkdir", lambda: os.mkdir(outside / "folder"))
+attempt("remove", lambda: os.remove(outside / "keep.txt"))
+attempt("rename", lambda: os.rename(outside / "keep.txt", outside / "m.txt"))
+attempt("symlink", lambda: os.symlink("/etc", outside / "link"))
+attempt("output_folder", lambda: report.values(done=1))
+report.values(**tries)
+"""
+
+
+@needs_landlock
+def test_the_sandbox_refuses_every_way_of_writing_outside(tiny, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("kept")
+    result, _ = tiny(extra=TRIES.format(outside=str(outside)))
+    # Refused, every one; Python's open is also named
+    tries = json.loads((outputs(tiny.root) / VALUES).read_text())
+    ways = ("python_open", "torch_save", "c_library", "subprocess", "mkdir",
+            "remove", "rename", "symlink")
+    assert {way: tries[way] for way in ways} == dict.fromkeys(ways,
+                                                            "refused")
+    assert tries["output_folder"] == "written"
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert (outside / "keep.txt").read_text() == "kept"
+    assert result.returncode != 0
+    assert f"{outside / 'open.txt'}" in result.stderr
 
 
 # --- offline, determinism ----------------------------------------------------
