@@ -55,6 +55,21 @@ def output_dir(name, environ=None):
     return folder or Path.cwd() / "_output" / name
 
 
+def _show_markdown(text):
+    """Show Markdown ``text`` as rendered output in a notebook (IPython's
+    kernel), else print it."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown as Shown
+        from IPython.display import display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Shown(text))
+    else:
+        print(text, end="")
+
+
 class Markdown(str):
     """A table cell that is Markdown on purpose (``Markdown("`x`")``); any
     other cell is escaped, so that a ``*`` or ``|`` in it stays a
@@ -150,13 +165,17 @@ class Report:
                     metadata={"Date": None})
 
     def table(self, name, header, rows):
-        """Write a Markdown table ``<name>.md`` that a page can include.
-        (Returns nothing: as a cell's last line, a path would show on the
-        gallery page.)
+        """Write a Markdown table ``<name>.md`` that a page can include,
+        and show it: as a table in a notebook, as its Markdown text in a
+        script. (Returns nothing: as a cell's last line, a path would show
+        on the gallery page.)
 
         >>> import tempfile
         >>> report = Report("demo", tempfile.mkdtemp())
         >>> report.table("t", ["model", "loss"], [["BN", "0.50"]])
+        | model | loss |
+        | --- | --- |
+        | BN | 0.50 |
         >>> print(report.path("t.md").read_text(), end="")
         | model | loss |
         | --- | --- |
@@ -169,8 +188,9 @@ class Report:
                 raise ValueError(f"row {row!r} does not match {header!r}")
             lines.append("| " + " | ".join(escape(cell) for cell in row)
                          + " |")
-        self.path(f"{name}.md").write_text("\n".join(lines) + "\n",
-                                           encoding="utf-8")
+        text = "\n".join(lines) + "\n"
+        self.path(f"{name}.md").write_text(text, encoding="utf-8")
+        _show_markdown(text)
 
     def values(self, **values):
         """Record numbers for the prose; floats are written with 4 digits.
