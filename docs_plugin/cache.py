@@ -37,7 +37,7 @@ from pathlib import Path
 from docs_plugin.examples import Example
 from docs_plugin.standalone import NOTEBOOK, SCRIPT
 
-RECORD_VERSION = 3
+RECORD_VERSION = 4  # 4: how it ran (stamps.ran)
 
 
 @dataclass
@@ -52,6 +52,7 @@ class Run:
     files: list[str] = field(default_factory=list)  # in outputs/
     stale: str = ""  # why a served result is not current ("" if it is)
     running: bool = False  # serving: it runs again in the background
+    ran: dict = field(default_factory=dict)  # stamps.ran: with what, when
 
     @property
     def outputs(self) -> Path:
@@ -172,6 +173,7 @@ class Cache:
             for part in ("files", "reads", "downloads"):
                 assert isinstance(record[part], dict)
             assert isinstance(record["warnings"], list)
+            assert isinstance(record["ran"], dict)
             record["key"], record["entry"], record["seconds"]
             record["notebook"], record["source"]
         except (ValueError, KeyError, AssertionError, TypeError) as error:
@@ -184,7 +186,7 @@ class Cache:
         with the content it had; return the entry's Run otherwise."""
         run = Run(example, record["key"], record["seconds"], True,
                   self.base / "entries" / record["entry"],
-                  sorted(record["files"]))
+                  sorted(record["files"]), ran=record["ran"])
         expected = {f"outputs/{rel}": digest
                     for rel, digest in record["files"].items()}
         expected[run.notebook.relative_to(run.entry).as_posix()] = \
@@ -236,7 +238,7 @@ class Cache:
         return {name: file_digest(entry / name) for name in (NOTEBOOK, SCRIPT)}
 
     def commit(self, example, key, entry, seconds, reads, source,
-               warnings=(), data_dir=None) -> Run:
+               warnings=(), data_dir=None, ran=None) -> Run:
         """Make ``entry`` the example's result: hash what it holds, write
         the record (atomically, last), then drop the old entry.
         ``source`` is the digest of the text its notebook was assembled
@@ -246,7 +248,7 @@ class Cache:
         # built from the record print the same time (3.0504 s showed as
         # 3.1 here and, stored as 3.05, as 3.0 there)
         seconds = round(seconds, 3)
-        run = Run(example, key, seconds, False, entry)
+        run = Run(example, key, seconds, False, entry, ran=dict(ran or {}))
         files = {p.relative_to(run.outputs).as_posix(): file_digest(p)
                  for p in sorted(run.outputs.rglob("*")) if p.is_file()}
         run.files = sorted(files)
@@ -258,7 +260,7 @@ class Cache:
                   "entry": entry.name, "seconds": round(seconds, 3),
                   "files": files, "notebook": file_digest(run.notebook),
                   "downloads": self._downloads(entry), "source": source,
-                  "warnings": list(warnings),
+                  "warnings": list(warnings), "ran": run.ran,
                   "reads": {_label(p, data_dir): file_digest(p)
                             for p in sorted(reads) if os.path.isfile(p)}}
         write_atomically(self.record_path(example.name),

@@ -96,3 +96,63 @@ def discover(examples_dir) -> list[Example]:
     """Every example in ``examples_dir`` (``*.py`` not starting with _)."""
     paths = sorted(Path(examples_dir).glob("*.py"))
     return [Example(p) for p in paths if not p.name.startswith("_")]
+
+def output_cell(path: Path, file: str) -> int | None:
+    """The code cell of an example (from 1, as the gallery page numbers
+    them: ``#cell-n``) that makes ``file``, a figure (``<name>.svg``) or a
+    table (``<name>.md``): the cell that calls ``report.figure`` or
+    ``report.table`` with that name written out, else the first that
+    writes the name as a string (a helper that makes the table, given its
+    name); None where no cell does.
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "e.py"
+    >>> _ = p.write_text('# %% [markdown]\\n# # T\\n\\n# %%\\nx = "t"\\n\\n'
+    ...                  '# %%\\nreport.figure(fig, "curve")\\n'
+    ...                  'report.table("t", h, rows)\\n\\n# %%\\n'
+    ...                  'helper(report, "u")\\n')
+    >>> [output_cell(p, f) for f in ("curve.svg", "t.md", "u.md", "v.md")]
+    [2, 2, 3, None]
+    """
+    stem, _, suffix = file.rpartition(".")
+    method, at = {"svg": ("figure", 1), "md": ("table", 0)}.get(
+        suffix, (None, None))
+    loose = None
+    for number, tree in enumerate(_code_cells(path), 1):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and \
+                    isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and \
+                    node.func.value.id == "report" and \
+                    node.func.attr == method and len(node.args) > at and \
+                    _is_text(node.args[at], stem):
+                return number
+            if loose is None and _is_text(node, stem):
+                loose = number
+    return loose
+
+
+def _is_text(node, text) -> bool:
+    return isinstance(node, ast.Constant) and node.value == text
+
+
+def _code_cells(path: Path) -> list[ast.Module]:
+    """The parsed code cells of a percent-format example, in order (one
+    that does not parse, as an empty module)."""
+    cells, current = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# %%"):
+            if current is not None:
+                cells.append(current)
+            current = None if "[markdown]" in line else []
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        cells.append(current)
+    trees = []
+    for lines in cells:
+        try:
+            trees.append(ast.parse("\n".join(lines)))
+        except SyntaxError:
+            trees.append(ast.Module(body=[], type_ignores=[]))
+    return trees

@@ -8,6 +8,7 @@ import html
 import re
 from pathlib import Path
 
+from docs_plugin import stamps
 from docs_plugin.background import Running
 
 # nbconvert's template loads MathJax and Mermaid from CDNs; KaTeX renders
@@ -170,7 +171,8 @@ def _download_bar(state, run, name, config):
     return (
         '<div class="example-downloads">' + " ".join(buttons) +
         f"<span>Ran in {run.seconds:.1f} s when this site was built. "
-        "The downloads run on their own, in an empty folder, with "
+        + (stamps.sentence([run.ran], "It") + " " if run.ran else "")
+        + "The downloads run on their own, in an empty folder, with "
         "torch, torchvision and matplotlib installed.</span></div>")
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-from docs_plugin import claims, gallery, syntax
+from docs_plugin import claims, gallery, stamps, syntax
 from docs_plugin.background import Running
+from docs_plugin.examples import output_cell
 from docs_plugin.outputs import THUMBNAIL
 
 # Characters that would make a value Markdown instead of text.
@@ -52,13 +53,37 @@ def rewrite(state, markdown, page, config) -> str:
     markdown = substitute_values(state, markdown, where, found)
     markdown = _cards(state, failed, stale, running) + markdown
     markdown += gallery.mini_gallery(state, page)
+    markdown += _stamp(state, used)
     for placeholder in found:
         if placeholder.kind == "claim":
             markdown = markdown.replace(
                 placeholder.text,
                 claims.mark(state, placeholder, page.file.src_uri), 1)
     # last: it adds lines, and the placeholders above are found by line
-    return syntax.captioned(markdown)
+    return syntax.captioned(
+        markdown, lambda name, file: _output_cell(state, name, file),
+        {run.entry.name: name for name, run in state.runs.items()})
+
+
+def _output_cell(state, name, file) -> int | None:
+    example = state.by_name.get(name)
+    return output_cell(example.path, file) if example else None
+
+
+def _stamp(state, used) -> str:
+    """The line that says how the runs behind a page's figures and
+    numbers ran (``stamps``)."""
+    records = [state.runs[name].ran for name in used
+               if name in state.runs and state.runs[name].ran]
+    if not records:
+        return ""
+    count = len(records)
+    subject = ("The example behind this page's figures and numbers"
+               if count == 1 else
+               f"The {count} examples behind this page's figures and "
+               "numbers")
+    return ('\n\n<p class="run-stamp">'
+            + stamps.sentence(records, subject) + "</p>\n")
 
 
 def _without_failed(markdown, failed, why):

@@ -26,6 +26,7 @@ from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File
 
 from docs_plugin import (
+    api,
     assets,
     background,
     claims,
@@ -96,6 +97,10 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
             state, files, lambda *a: pages.substitute_values(state, *a))
         files.append(File.generated(config, claims.PAGE,
                                     content=claims.page(state, config.nav)))
+        state.api = api.SiteNames(state, files)
+        files.append(File.generated(config, api.PAGE, content=api.index_page(
+            state.api, dict((p, t) for t, p in gallery.nav_pages(config.nav)),
+            {e.name: e.title for e in state.examples}, gallery.page_url)))
         assets.add_katex(files, config, self.katex)
         imports.save_memo()
         return files
@@ -107,10 +112,10 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
 
     def on_page_content(self, content, page, config, files):
         src = page.file.src_path
-        if not (src.startswith("gallery/") and src.endswith(".ipynb")):
-            return content
-        return gallery_pages.finish(self.state, content, Path(src).stem,
-                                    config)
+        if src.startswith("gallery/") and src.endswith(".ipynb"):
+            content = gallery_pages.finish(self.state, content,
+                                           Path(src).stem, config)
+        return self.state.api.link(content)
 
     # Search indexes a lighter copy of each gallery page
     # (gallery_pages.for_search); the page itself is rendered as it was.

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
-from docs_plugin import kernel, sandbox, standalone
+from docs_plugin import kernel, sandbox, stamps, standalone
 from docs_plugin.cache import Cache, Damaged, Run
 from docs_plugin.examples import Example, ExampleError
 from docs_plugin.imports import local_imports
@@ -333,9 +333,9 @@ class Runner:
         shutil.rmtree(work, ignore_errors=True)
         nbformat.write(standalone.own_cells(notebook, bundled),
                        entry / "gallery" / f"{example.name}.ipynb")
-        return self.cache.commit(example, key, entry, seconds, reads,
-                                 assembled.source, warnings,
-                                 self._data_dir())
+        return self.cache.commit(
+            example, key, entry, seconds, reads, assembled.source, warnings,
+            self._data_dir(), stamps.ran(self._versions, threads, self.fast))
 
     def _data_dir(self):
         return self.data_dir or self.root / "data"

@@ -24,6 +24,7 @@ class BuildState:
     stated: list[dict] = field(default_factory=list)  # claims on pages
     thumbnails: set[str] = field(default_factory=set)
     notebook_css: str | None = None
+    api: object = None  # api.SiteNames: the PyTorch names it uses
 
     @property
     def by_name(self) -> dict[str, Example]:

@@ -253,10 +253,14 @@ FIGURE_LINE = re.compile(r"^([ \t]*)!\[([^\]]*)\]\((generated/([\w-]+)/"
                          r"[\w.-]+\.svg)\)[ \t]*$", re.M)
 
 
-def captioned(markdown: str) -> str:
+def captioned(markdown: str, cell_of=None, entries=None) -> str:
     """Every generated figure alone on its line, as a figure with a
-    caption naming the example that made it, that opens full size on a
-    tap or click (the Markdown of ``md_in_html``).
+    caption naming the example and the cell that made it, that opens full
+    size on a tap or click (the Markdown of ``md_in_html``); and every
+    generated table a page includes, after a caption that names them.
+    ``cell_of(example, file)`` is the code cell that made ``file`` (None
+    where unknown); ``entries`` maps the cache entries that table
+    includes point at to their examples.
 
     >>> print(captioned("Text\\n![A curve](generated/ex/c.svg)"))
     Text
@@ -271,13 +275,30 @@ def captioned(markdown: str) -> str:
     Indented (in an answer or an admonition), where ``md_in_html`` does
     not reach, the caption is a paragraph of its own:
 
-    >>> print(captioned("    ![A](generated/ex/c.svg)").splitlines()[-2])
-        *Made by the example [ex](gallery/ex.ipynb) (select the figure \
-    to open it full size).*
+    >>> print(captioned("    ![A](generated/ex/c.svg)",
+    ...                 lambda e, f: 3).splitlines()[-2])
+        *Made by cell 3 of the example [ex](gallery/ex.ipynb#cell-3) \
+    (select the figure to open it full size).*
+
+    >>> print(captioned('--8<-- "ex.1a2b/outputs/t.md"', lambda e, f: 2,
+    ...                 {"ex.1a2b": "ex"}))
+    *Table made by cell 2 of the example [ex](gallery/ex.ipynb#cell-2).*
+    { .table-caption }
+    <BLANKLINE>
+    --8<-- "ex.1a2b/outputs/t.md"
     """
+    cell_of = cell_of or (lambda example, file: None)
+
+    def made_by(name, file):
+        cell = cell_of(name, file)
+        if cell is None:
+            return f"the example [{name}](gallery/{name}.ipynb)"
+        return (f"cell {cell} of the example "
+                f"[{name}](gallery/{name}.ipynb#cell-{cell})")
+
     def figure(match):
         indent, alt, path, name = match.groups()
-        caption = (f"Made by the example [{name}](gallery/{name}.ipynb) "
+        caption = (f"Made by {made_by(name, path.rpartition('/')[2])} "
                    "(select the figure to open it full size).")
         if indent:  # md_in_html leaves HTML in an indented block alone
             return (f"{indent}[![{alt}]({path})]({path})\n{indent}\n"
@@ -285,7 +306,22 @@ def captioned(markdown: str) -> str:
         return (f'\n<figure markdown="1">\n[![{alt}]({path})]({path})\n'
                 f'<figcaption markdown="1">{caption}</figcaption>\n'
                 "</figure>\n")
-    return FIGURE_LINE.sub(figure, markdown)
+
+    def table(match):
+        indent, entry, file = match.group(1), match.group(2), match.group(3)
+        name = (entries or {}).get(entry)
+        if name is None:
+            return match.group(0)
+        return (f"{indent}*Table made by {made_by(name, file)}.*\n"
+                f"{indent}{{ .table-caption }}\n{indent}\n"
+                + match.group(0))
+
+    markdown = FIGURE_LINE.sub(figure, markdown)
+    return TABLE_LINE.sub(table, markdown)
+
+
+TABLE_LINE = re.compile(r'^([ \t]*)--8<-- "([\w.-]+)/outputs/([\w.-]+\.md)"'
+                        r"[ \t]*$", re.M)
 
 
 def figure_lines(markdown: str) -> list[tuple[int, str, str]]:

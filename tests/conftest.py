@@ -87,7 +87,8 @@ def tiny(tmp_path):
     """A minimal project using the real mkdocs.yml and plugin."""
     config = (ROOT / "mkdocs.yml").read_text()
     nav = "nav:\n  - Home: index.md\n  - Gallery: gallery/index.md\n" \
-          "  - Execution times: timings.md\n  - Claims: claims.md\n"
+          "  - Execution times: timings.md\n  - Claims: claims.md\n" \
+          "  - PyTorch API index: api.md\n"
     config = re.sub(r"^nav:\n(?:  .*\n)+", nav, config, flags=re.M)
     # The site's start_first names its own examples, which this one lacks;
     # its one example needs no torch (its kernels still fork from a server).

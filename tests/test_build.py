@@ -137,26 +137,96 @@ def test_every_claim_mark_links_to_its_own_row(site):
     assert sorted(marks) == sorted(rows)
 
 
-def test_every_figure_has_a_caption_naming_its_example(site):
+def teaching_pages(site):
+    return [p for p in site.glob("*/index.html")
+            if p.parent.name not in ("gallery", "claims", "timings", "api")
+            ] + [site / "index.html"]
+
+
+def made_in_cell(site, example, cell, output):
+    """Whether code cell ``cell`` of ``example``'s gallery page makes the
+    figure or table ``output`` (its name, written in the call)."""
+    page = (site / "gallery" / example / "index.html").read_text()
+    found = re.search(rf'<pre id="cell-{cell}">(.*?)</pre>', page, re.S)
+    code = html_text(found.group(1)) if found else ""
+    return bool(re.search(r'report\.(figure\([^,]+, |table\()"'
+                          + re.escape(output) + '"', code))
+
+
+def html_text(fragment):
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def test_every_figure_has_a_caption_naming_the_cell_that_made_it(site):
     """On every teaching page, each generated figure opens full size and
-    has a caption linking to the example that made it: a <figure> with a
-    <figcaption>, or, in an answer, a caption paragraph."""
-    pages = [p for p in site.glob("*/index.html")
-             if p.parent.name not in ("gallery", "claims", "timings")]
+    has a caption linking to the example cell that made it: a <figure>
+    with a <figcaption>, or, in an answer, a caption paragraph."""
     figures = 0
-    for page in pages + [site / "index.html"]:
+    for page in teaching_pages(site):
         html = page.read_text()
         images = re.findall(r'<img alt="[^"]*" src="[^"]*generated/[\w-]+/'
                             r'[\w.-]+\.svg"', html)
         found = re.findall(
-            r'<p><a href="([^"]*generated/([\w-]+)/[^"]+)"><img alt="[^"]+" '
-            r'src="\1" /></a></p>\s*(?:<figcaption>\s*<p>|<p class='
-            r'"figure-caption"><em>)Made by the example <a href="[^"]*'
-            r'gallery/\2/">\2</a>', html)
+            r'<p><a href="([^"]*generated/([\w-]+)/([\w-]+)\.svg)"><img '
+            r'alt="[^"]+" src="\1" /></a></p>\s*(?:<figcaption>\s*<p>|<p '
+            r'class="figure-caption"><em>)Made by cell (\d+) of the example '
+            r'<a href="[^"]*gallery/\2/#cell-\4">\2</a>', html)
         assert len(found) == len(images), page
         assert 'markdown="1"' not in html, page
+        for _, example, name, cell in found:
+            assert made_in_cell(site, example, cell, name), (page, name)
         figures += len(found)
     assert figures > 25
+
+
+def test_every_generated_table_has_a_caption_naming_the_cell(site):
+    tables = 0
+    for page in teaching_pages(site):
+        html = page.read_text()
+        captions = re.findall(
+            r'<p class="table-caption"><em>Table made by cell (\d+) of the '
+            r'example <a href="[^"]*gallery/([\w-]+)/#cell-\1">\2</a>.</em>'
+            r"</p>\s*(?:<div[^>]*>\s*)?<table>", html)
+        all_captions = html.count('class="table-caption"')
+        assert len(captions) == all_captions, page
+        for cell, example in captions:
+            gallery = (site / "gallery" / example / "index.html").read_text()
+            code = re.search(rf'<pre id="cell-{cell}">(.*?)</pre>', gallery,
+                             re.S)
+            # report.table, or a helper given the table's name
+            assert code and "table(" in html_text(code.group(1)), (
+                page, example, cell)
+        tables += len(captions)
+    # every table a page includes from an example has one
+    includes = sum(
+        len(re.findall(r'^\s*--8<-- "[\w-]+/[\w.-]+\.md"', md.read_text(),
+                       re.M)) for md in (ROOT / "docs").glob("*.md"))
+    assert tables == includes > 10
+
+
+def test_every_page_says_what_its_runs_ran_with(site):
+    """A teaching page with generated figures or numbers, and every
+    gallery page, says which torch and torchvision it ran with, on what,
+    in which mode and when."""
+    from importlib.metadata import version
+
+    stamp = re.compile(
+        r"ran with torch (\S+), torchvision (\S+) and Python \S+, on "
+        r"[^(<]+ \((\d+) threads?\), in fast mode \(<code>DOCS_FAST=1"
+        r"</code>\), on (\d{4}-\d\d-\d\d) \(UTC\)\.")
+    pages = [p for p in teaching_pages(site)
+             if 'id="examples-on-this-page"' in p.read_text()]
+    pages += list((site / "gallery").glob("*/index.html"))
+    assert len(pages) > 40
+    for page in pages:
+        found = stamp.findall(page.read_text())
+        assert len(found) == 1, page
+        torch, torchvision, threads, day = found[0]
+        assert (torch, torchvision) == (version("torch"),
+                                        version("torchvision"))
+        assert threads == "1" and day[:2] == "20"
 
 
 def test_every_claims_row_links_back_to_its_sentence(site):
