@@ -9,6 +9,24 @@
 # next to plain BatchNorm and no normalization, over several seeds other
 # than those of the Figure 1 example, and measure both test accuracy and
 # shift.
+#
+# The logic of the test is simple. If steady inputs were the reason why
+# BatchNorm helps, the noisy network should lose that help and train like
+# the network without BatchNorm. If the noisy network still trains faster
+# than the network without BatchNorm, then, in these runs, steady inputs
+# were not needed for that.
+
+# %% [markdown]
+# ## The setup
+#
+# The code below loads Fashion-MNIST and fixes the settings of the runs.
+# `STEPS` is the length of each run, and every `EVERY` steps we stop to
+# measure. `SEEDS` are the seeds; each seed trains all three networks.
+# `BATCH` and `LR` are the mini-batch size and the learning rate of plain
+# SGD. `x_watch` is a fixed set of test images: at each measurement we
+# look at the inputs that these images give to the sigmoids of the last
+# hidden layer. Because the images stay the same, a change in those inputs
+# comes from the network, not from the data.
 
 # %%
 import matplotlib.pyplot as plt
@@ -33,6 +51,29 @@ EVERY = 30 if FAST else 100
 SEEDS = [3, 4] if FAST else [3, 4, 5]  # not the seeds of ics_figure1
 BATCH, LR = 60, 0.5
 x_watch = x_test[:1000]
+
+# %% [markdown]
+# ## Train three networks on every seed
+#
+# `sigmoid_mlp` builds the network of the Figure 1 example: fully
+# connected hidden layers of sigmoid units. With `"bn"` a BatchNorm layer
+# comes before each sigmoid. With `"noisy"` the BatchNorm layer is followed
+# by the noise described above, in training mode only. With `"none"` there
+# is no normalization.
+#
+# For each seed and each network, the loop below trains for `STEPS` steps
+# and calls `watch` after every step. Every `EVERY` steps, `watch` records
+# three things: the test accuracy, and the mean and the standard deviation
+# of each last-layer sigmoid input over `x_watch`. The inputs are taken in
+# training mode, so the noisy network's noise is part of them.
+# `sigmoid_inputs` restores the running statistics and the random number
+# generators afterwards, so watching does not change the training run.
+# `accuracy` puts the model in evaluation mode, so `watch` switches it back
+# to training mode before training goes on.
+#
+# The same seed gives all three networks the same batches, in the same
+# order. This makes the comparison paired: on each seed, the three
+# networks see the same data.
 
 # %%
 # --8<-- [start:run]
@@ -62,6 +103,17 @@ for seed in SEEDS:
         history[norm, seed] = record
 # --8<-- [end:run]
 
+
+# %% [markdown]
+# ## How much the inputs moved
+#
+# `shift` turns a run's record into one number per pair of neighbouring
+# measurements. For each unit of the last hidden layer, it takes how far
+# the mean of its input moved, plus how far its standard deviation moved,
+# and then averages over the units. A large value means the inputs of the
+# sigmoids changed a lot during those `EVERY` steps. This is the kind of
+# change that the idea of "internal covariate shift" is about.
+
 # %%
 def shift(record):
     """|change of mean| + |change of std| of the last layer's sigmoid
@@ -71,6 +123,20 @@ def shift(record):
             for t in range(1, len(record["step"]))]
 
 
+# %% [markdown]
+# The figure has one line per network and seed, with one colour per
+# network. The left panel shows the test accuracy over training. The right
+# panel shows the shift of the last layer's inputs, on a log scale.
+#
+# Look first at the right panel: is the noisy network's shift above that
+# of the network without BatchNorm? Part of the noisy network's shift is
+# the noise itself, drawn afresh at each measurement. Then look at the
+# left panel: does the noisy network's
+# accuracy rise like plain BatchNorm's, or like the network without
+# BatchNorm's? If unsteady inputs took away BatchNorm's benefit, the noisy
+# lines would follow the lines without BatchNorm.
+
+# %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.0))
 for i, norm in enumerate(labels):
     for seed in SEEDS:
@@ -92,12 +158,19 @@ report.figure(fig, "noisy")
 # %% [markdown]
 # ## Results over the seeds
 #
-# A run's final accuracy is the mean of its last five measurements, less
-# noisy than any one of them. The target accuracy is 95% of the mean
-# final accuracy without BN. Each comparison pairs two networks seed by
-# seed: one seed gives all three the same batches; BN and noisy BN also
-# start from the same weights, the network without BN from the same
-# first-layer weights only.
+# A run's final accuracy is the mean of its last `LAST` measurements, less
+# noisy than any one of them. The target accuracy is a fixed share of the
+# mean final accuracy without BN (see `target` in the code). Each
+# comparison pairs two networks seed by seed: one seed gives all three the
+# same batches; BN and noisy BN also start from the same weights, the
+# network without BN from the same first-layer weights only.
+#
+# The speed of a run is the first measured step at which its test accuracy
+# reached the target. A run that never reaches it is given a step past the
+# last measurement. Measurements come only every `EVERY` steps, so two runs
+# that both reach the target before the first measurement get the same
+# step. The code below computes, for each network, one value per seed of
+# each measure.
 
 # %%
 def per_seed(norm, metric):
@@ -115,6 +188,44 @@ target = 0.95 * mean(final["none"])
 reach = {n: per_seed(n, lambda r: first_step_reaching(r, target,
                                                      STEPS + EVERY))
          for n in labels}
+
+# %% [markdown]
+# The table has one row per network and, in each cell, one value per seed
+# in the order of `SEEDS`. Read it column by column. The last column
+# should show more shift for noisy BN than for the network without BN. The
+# third column shows how soon each run reached the target. If every run
+# of a network sits at the first measurement, the step count cannot rank
+# that network against another one that does too; the final accuracy can.
+# Look also at the target in the header of the third column. It comes from
+# the network without BN: if that network learned little in these steps,
+# the target is easy to reach.
+
+# %%
+report.table("noisy", [
+    "Network", f"Final test accuracy ({STEPS:,} steps)",
+    f"First measured step at {target:.1%}", "Mean input shift, last layer"],
+    [[labels[n], ", ".join(f"{a:.2%}" for a in final[n]),
+      ", ".join(f"{s:,}" for s in reach[n]),
+      ", ".join(f"{s:.3f}" for s in shifts[n])] for n in labels])
+
+# %% [markdown]
+# ## Paired comparisons
+#
+# `Comparison` takes the values of one network and of a reference network,
+# one per seed, and subtracts them seed by seed. Each printed line gives a
+# verdict, the mean difference, the range of the differences over the
+# seeds, and on how many seeds the difference went that way. "better" or
+# "worse" means that every seed went the same way; "tied" means that some
+# seeds differed one way and the rest not at all. For the step counts,
+# fewer steps is better. For the shift, no direction is better, so the
+# verdict only says "higher" or "lower".
+#
+# With a few seeds, a verdict describes these runs. It is not a test of an
+# effect: even if two networks were alike, their differences could agree
+# in sign on every seed by chance. This is why the site says on how many
+# seeds a difference went which way, and by how much.
+
+# %%
 faster = Comparison(reach["noisy"], reach["none"], higher_is_better=False)
 as_fast = Comparison(reach["noisy"], reach["bn"], higher_is_better=False)
 unsteadier = Comparison(shifts["noisy"], shifts["none"],
@@ -127,12 +238,24 @@ for name, c in [("noisy vs no BN, steps", faster),
                 ("noisy vs BN, final", end["bn"]),
                 ("noisy vs no BN, final", end["none"])]:
     print(f"{name}: {c.verdict}, {c.describe()}")
-report.table("noisy", [
-    "Network", f"Final test accuracy ({STEPS:,} steps)",
-    f"First measured step at {target:.1%}", "Mean input shift, last layer"],
-    [[labels[n], ", ".join(f"{a:.2%}" for a in final[n]),
-      ", ".join(f"{s:,}" for s in reach[n]),
-      ", ".join(f"{s:.3f}" for s in shifts[n])] for n in labels])
+
+# %% [markdown]
+# What to take from this example: the noise is meant to make the inputs
+# of the last layer's sigmoids less steady. The question is whether the
+# noisy network then trains like the network without BatchNorm. Compare
+# the step counts and the final accuracies above, and see the claims at
+# the end, which state what the site concludes and check it against this
+# run. One small network and a few seeds describe these runs only.
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers below, and each claim is a rule that
+# the build checks against this run. A reader can skip this section.
+#
+# The first cell records the values that the page prints. The second cell
+# states each claim as a paired rule over the seeds, or as a comparison of
+# two numbers, using the measures computed above.
 
 # %%
 report.values(

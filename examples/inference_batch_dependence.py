@@ -6,6 +6,16 @@
 # on which other images share its batch. In evaluation mode a layer that
 # tracks running statistics (the default) normalizes with them instead,
 # and the prediction is the image's alone.
+#
+# This example makes that visible. We take one trained model and one test
+# image, put the image in many different batches, and look at the
+# probability the model gives to the image's true class, first in training
+# mode and then in evaluation mode.
+
+# %% [markdown]
+# ## A small trained model
+#
+# The first cell imports what the example needs and loads Fashion-MNIST.
 
 # %%
 import copy
@@ -25,6 +35,17 @@ report = Report("inference_batch_dependence")
 
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
+
+# %% [markdown]
+# The next cell builds a small MLP (each hidden layer is Linear, then
+# BatchNorm1d, then ReLU) and trains it briefly with Adam. The model does
+# not need to be good: we only need trained weights and running
+# statistics. The printed test accuracy is measured in evaluation mode, as
+# `accuracy` always does. Check that it is well above chance (one in ten,
+# for ten classes): then the model has learned something, and its
+# predictions are worth comparing.
+
+# %%
 model = mlp()
 train(model, x_train, y_train, epochs=1, batch_size=128,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
@@ -32,11 +53,27 @@ train(model, x_train, y_train, epochs=1, batch_size=128,
 print(f"test accuracy (eval mode): {accuracy(model, x_test, y_test):.2%}")
 
 # %% [markdown]
-# ## The same image in 200 different batches
+# ## The same image in many different batches
 #
-# Image `index` of the test set, put in a batch of 16 with 15 other test
-# images drawn at random; then with 15 images of each other class in turn
-# (the figure shows all nine; the text reports the lowest).
+# Image `index` of the test set is put in a batch of `batch_size` images,
+# together with `batch_size - 1` other test images drawn at random. We do
+# this `trials` times, each time with new batch-mates. The image is always
+# the first one in its batch, so `probability` reads the first row of the
+# output.
+#
+# There are two copies of the same weights. `in_train_mode` is a copy in
+# training mode: its BatchNorm layers normalize with the statistics of the
+# batch. `model` is put in evaluation mode: its BatchNorm layers normalize
+# with the running statistics. Both are run on exactly the same batches.
+# Note that `probability` runs under `torch.no_grad()`. This only turns
+# off gradients. It does not switch BatchNorm to the running statistics;
+# `eval()` does that.
+#
+# The printed lines give the lowest and the highest probability over the
+# batches, in each mode. Look at how far apart the two numbers are. In
+# training mode they can be far apart: the prediction for one image
+# depends on the other images. In evaluation mode they should agree up to
+# float rounding, whatever the batch-mates.
 
 # %%
 # --8<-- [start:batches]
@@ -65,6 +102,19 @@ eval_probs = [probability(model, m) for m in random_mates]
 print(f"train mode: {min(train_probs):.3f} to {max(train_probs):.3f}")
 print(f"eval mode:  {min(eval_probs):.6f} to {max(eval_probs):.6f}")
 
+# %% [markdown]
+# ## Batch-mates from a single class
+#
+# Random batch-mates give a mixture of classes. What if all of them come
+# from one class? For each of the other classes in turn, the batch-mates
+# are the first `batch_size - 1` test images of that class. The batch
+# statistics then describe that class, not the data set. The cell prints
+# the class that gives the lowest probability of the true class, in
+# training mode. Compare it with the range above: does a batch of a single
+# class push the probability outside the range of the random batches? A
+# real batch at test time can look like this, for example when the images
+# arrive sorted by class.
+
 # %%
 class_names = data.FASHION_CLASSES
 one_class = {}
@@ -75,6 +125,19 @@ for c in range(10):
     one_class[class_names[c]] = probability(in_train_mode, mates)
 worst = min(one_class, key=one_class.get)
 print(f"worst batch-mates: {batch_size - 1} x {worst}: {one_class[worst]:.3f}")
+
+# %% [markdown]
+# The figure puts all of this on one axis: the probability of the true
+# class. The top row shows the random batches in training mode, one dot
+# per batch (a small vertical jitter keeps the dots apart). The middle row
+# shows the single-class batches, one cross per class. The bottom row shows
+# the same random batches in evaluation mode. Look at how far each row
+# spreads from left to right. In training mode (the top two rows) the
+# dots may spread out. In evaluation mode (the bottom row) all dots should
+# sit at one horizontal position, up to rounding. Also look at where the
+# dots sit relative to one half. Above one half, the true class is surely
+# the model's top class; below it, another class may win. The site counts
+# the batches below one half.
 
 # %%
 fig, ax = plt.subplots(figsize=(7.2, 2.8))
@@ -103,8 +166,16 @@ report.figure(fig, "batch_dependence")
 # The same measurement on the next test images, with fewer random
 # batches each: the range of the true-class probability over the batches,
 # image by image, and its median. A range grows with the number of draws,
-# so image 0 is compared over as many batches as each of these got (its
-# first ones).
+# so image `index` is compared over as many batches as each of these got
+# (its first ones).
+#
+# The loop below does this for `typical_images` images, with
+# `typical_trials` random batches each, all in training mode. The cell
+# prints the median range, and the range of image `index` over its first
+# `typical_trials` batches. Compare the two. If the median is smaller,
+# image `index` moved more than a typical image did, and the figure above
+# shows a case at the large end. The claims at the end check this
+# comparison.
 
 # %%
 typical_images, typical_trials = (20, 20) if FAST else (50, 40)
@@ -122,12 +193,31 @@ with torch.no_grad():
         ranges.append(max(probs) - min(probs))
 median_range = statistics.median(ranges)
 print(f"median range over {typical_images} images: {median_range:.3f}")
-
-# %%
-train_range = max(train_probs) - min(train_probs)
 # image 0 over as many batches as each typical image got: its first ones
 same_draws = train_probs[:typical_trials]
 first_range = max(same_draws) - min(same_draws)
+print(f"range for image {index} over its first {typical_trials} batches: "
+      f"{first_range:.3f}")
+
+# %% [markdown]
+# What to take from this example: in training mode, a BatchNorm model's
+# prediction for one input depends on the rest of its batch. For
+# inference, call `model.eval()`: the layers then use their running
+# statistics, and each prediction depends on its own input only.
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section.
+#
+# `eval_spread` is the range of the probability over the random batches
+# in evaluation mode. `BORDERLINE` defines what the page calls a
+# borderline image: its probability in evaluation mode is within this
+# distance of one half.
+
+# %%
+train_range = max(train_probs) - min(train_probs)
 BORDERLINE = 0.2  # "within 0.2 of one half"
 eval_spread = max(eval_probs) - min(eval_probs)
 report.values(

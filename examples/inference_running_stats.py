@@ -5,6 +5,20 @@
 # a layer's input over the whole training set. Here the first BatchNorm
 # layer of an MLP trained on Fashion-MNIST; its weights are frozen, and
 # fresh running buffers are fed training batches for several momenta.
+#
+# In evaluation mode, BatchNorm normalizes with these running estimates
+# instead of the statistics of the batch. So their quality decides how
+# well the trained model works at test time. This example measures how
+# fast, and how precisely, the estimates approach the true values.
+
+# %% [markdown]
+# ## A trained MLP and the input of its first BatchNorm layer
+#
+# The model is the small MLP of `snippets/experiments/models.py`:
+# `Flatten`, then `Linear`, `BatchNorm1d`, `ReLU` for each hidden layer,
+# then a linear classifier. It is trained briefly with Adam, so that its
+# first linear layer produces realistic inputs for the BatchNorm layer
+# after it. In fast mode the training stops early (`max_steps`).
 
 # %%
 import matplotlib.pyplot as plt
@@ -33,7 +47,19 @@ train(model, x_train, y_train, epochs=1, batch_size=128,
       optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
       max_steps=60 if FAST else None)
 
-# The input of the first BatchNorm layer, for every training image.
+# %% [markdown]
+# From here on the weights do not change. The first two modules of the
+# model (`Flatten` and the first `Linear`) turn every training image into
+# the vector that the first BatchNorm layer receives. That gives `h`, one
+# row per training image and one column per channel.
+#
+# The mean and the variance of each column of `h` are the **population
+# statistics**: the values that the running estimates try to reach. With
+# fixed weights they are known exactly, which is what makes this
+# experiment possible. During real training the weights move, and the
+# target moves with them.
+
+# %%
 with torch.no_grad():
     h = model[:2](x_train)                    # Flatten, Linear: (60000, 128)
 population_mean, population_var = h.mean(0), h.var(0)
@@ -45,6 +71,25 @@ population_mean, population_var = h.mean(0), h.var(0)
 # `running = (1 - momentum) * running + momentum * batch_statistic`,
 # where the variance fed in is the unbiased one. With `momentum=None` the
 # weight of batch $t$ is $1/t$ (`num_batches_tracked`): a plain average.
+#
+# PyTorch's default momentum is 0.1. A small momentum gives each new batch
+# a small weight: the estimate moves slowly but averages many batches. A
+# large momentum gives the newest batch a large weight: the estimate moves
+# fast but follows the noise of single batches.
+#
+# The code below draws `steps` random batches of rows of `h` (the indices
+# come from the generator `g`, so every momentum sees the same batches).
+# For each momentum in `momenta` it builds a fresh `nn.BatchNorm1d`, whose
+# buffers start at mean 0 and variance 1, and feeds it the batches in
+# training mode. After each batch it records two errors, averaged over
+# the channels:
+#
+# - the error of `running_mean`, in units of the population standard
+#   deviation of its channel;
+# - the error of `running_var`, relative to the population variance.
+#
+# The `assert` checks that the layer counted every batch in
+# `num_batches_tracked`.
 
 # %%
 # --8<-- [start:converge]
@@ -66,6 +111,25 @@ for momentum in momenta:
     assert bn.num_batches_tracked.item() == steps
 # --8<-- [end:converge]
 
+# %% [markdown]
+# ## How the errors fall
+#
+# The figure shows the two errors against the number of batches seen,
+# one line per momentum. Both axes are logarithmic, so the first few
+# batches and the last ones are both visible. Look for three things:
+#
+# - **Early on**, which momentum gets close first? A small momentum still
+#   remembers the initial values 0 and 1 after many batches.
+# - **At the end**, which momentum is lowest, and how much does each line
+#   jump from batch to batch? A large momentum keeps following single
+#   batches, so its line should stay noisy.
+# - **`momentum=None`** (the plain average) should keep falling as long as
+#   batches come, because each new batch adds to one average. This suits
+#   fixed weights, as here: in real training, the old batches were
+#   computed with old weights.
+#
+# The claims at the end of this example check these three readings.
+
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), sharex=True)
 for momentum, (mean_error, var_error) in errors.items():
@@ -85,6 +149,13 @@ fig.suptitle("First BatchNorm layer of a trained MLP, batches of 128",
              fontsize=10)
 report.figure(fig, "convergence")
 
+# %% [markdown]
+# The table gives the last point of each line in the figure: the two
+# errors after all `steps` batches. Compare the rows from top to bottom.
+# A lower error here means that an evaluation-mode forward pass would
+# normalize with statistics closer to the true ones.
+
+# %%
 final = {("None" if m is None else str(m)): errors[m] for m in momenta}
 report.table("convergence", [
     "momentum", f"running_mean error after {steps} batches",
@@ -98,9 +169,23 @@ report.table("convergence", [
 # population variance on average by the factor (m - 1) / m. So an average
 # of biased batch variances (what the from-scratch code of the Chinese d2l
 # edition feeds its moving average) is expected to settle at (m - 1) / m
-# of the population variance, three quarters for batches of 4; PyTorch's
-# Bessel-corrected update (Ioffe & Szegedy's m / (m - 1), Algorithm 2) is
-# expected to settle at the population variance. The code compares both.
+# of the population variance; PyTorch's Bessel-corrected update (Ioffe &
+# Szegedy's m / (m - 1), Algorithm 2) is expected to settle at the
+# population variance. The code compares both.
+#
+# The difference between the two is largest for small batches, so the
+# code uses tiny batches of `m` rows, and many of them (`small_steps`).
+# A fresh layer with `momentum=None` keeps the plain average of all the
+# unbiased batch variances in `running_var`. Next to it, `biased_sum`
+# adds up the biased variance of the same batches
+# (`correction=0` divides by m instead of m - 1). Both averages are then
+# divided by the population variance and averaged over the channels.
+#
+# Read the two printed ratios. A ratio of 1 means that the estimate is
+# right on average. The first ratio should be close to 1 and the second
+# close to (m - 1) / m. If the first ratio were close to (m - 1) / m
+# instead, the running variance would be biased, and evaluation mode
+# would divide by a standard deviation that is too small.
 
 # %%
 # --8<-- [start:bessel]
@@ -117,19 +202,44 @@ ratio_biased = (biased_sum / small_steps / population_var).mean().item()
 print(f"running_var / population var: {ratio_torch:.3f}")
 print(f"averaged biased variance / population var: {ratio_biased:.3f}")
 
+# %% [markdown]
+# The same two ratios as a table, with the expected value (m - 1) / m in
+# the last row for comparison. The second row should sit near the last
+# row, and the first row near 1.
+
 # %%
 report.table("bessel", [f"Estimate of the variance, batches of {m}",
                         "Ratio to the population variance"], [
     ["running_var (PyTorch: unbiased batch variance)", f"{ratio_torch:.3f}"],
     ["average of the biased batch variances", f"{ratio_biased:.3f}"],
     ["(m - 1) / m", f"{(m - 1) / m:.3f}"]])
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers recorded here, and each claim is a
+# rule that the build checks against this run. A reader can skip this
+# section.
+#
+# First the settings that the page quotes. Then `mean_error` keeps the
+# `running_mean` error of each momentum, and `jitter` measures how much
+# that error moves from one batch to the next, averaged over the second
+# half of the batches (from `tail` on). The jitter is the "noise" of the
+# claims below.
+
+# %%
 report.values(steps=steps, small_steps=small_steps, m=m)
 mean_error = {m: errors[m][0] for m in momenta}
 tail = steps // 2  # noise: how much the error moves from batch to batch
 jitter = {m: torch.tensor(mean_error[m][tail:]).diff().abs().mean().item()
           for m in momenta}
-# Slow: behind momentum 0.5 after 10 batches. Precise: at the end, the
-# error falls with the momentum, 0.5 to 0.1 to 0.01.
+
+# %% [markdown]
+# A small momentum is slow, then precise. Slow: its error after 10 batches
+# is above that of momentum 0.5. Precise: at the end, the error falls with
+# the momentum, from 0.5 to 0.1 to 0.01.
+
+# %%
 report.claim("small_momentum_slow_then_precise", All([
     Greater("running_mean error after 10 batches, momentum 0.01",
             mean_error[0.01][9], "momentum 0.5", mean_error[0.5][9]),
@@ -137,16 +247,27 @@ report.claim("small_momentum_slow_then_precise", All([
             ["momentum 0.5", "momentum 0.1", "momentum 0.01"],
             [mean_error[0.5][-1], mean_error[0.1][-1], mean_error[0.01][-1]],
             DECREASING)]))
-# Close: under 0.1 population std after 5 batches. Noisy: over the second
-# half, its error moves from batch to batch 3 times as much as 0.01's.
+
+# %% [markdown]
+# A large momentum is fast, but noisy. Close: its error is under 0.1
+# population standard deviation after 5 batches. Noisy: over the second
+# half, its error moves from batch to batch 3 times as much as that of
+# momentum 0.01.
+
+# %%
 report.claim("large_momentum_fast_but_noisy", All([
     Below("running_mean error after 5 batches, momentum 0.5",
           mean_error[0.5][4], 0.1),
     Greater("mean change of the error from batch to batch, second half, "
             "momentum 0.5", jitter[0.5], "momentum 0.01", jitter[0.01],
             factor=3)]))
-# Keeps improving: the error falls from a tenth of the batches to half to
-# all of them, and ends lowest of all the momenta.
+
+# %% [markdown]
+# The plain average (`momentum=None`) keeps improving: its error falls
+# from a tenth of the batches to half of them to all of them, and it ends
+# lowest of all the momenta.
+
+# %%
 checkpoints = [steps // 10, steps // 2, steps]
 report.claim("cumulative_keeps_improving", All([
     Ordered("running_mean error, momentum None",
@@ -155,6 +276,13 @@ report.claim("cumulative_keeps_improving", All([
     Extreme(f"running_mean error after {steps} batches",
             {f"momentum {m}": mean_error[m][-1] for m in momenta},
             "momentum None", LOWER)]))
+
+# %% [markdown]
+# The Bessel correction: `running_var` lands within 0.02 of the
+# population variance (as a ratio), and the average of the biased
+# variances within 0.02 of (m - 1) / m.
+
+# %%
 report.claim("bessel_correction_unbiased", All([
     Below("|running_var / population variance - 1|", abs(ratio_torch - 1),
           0.02),

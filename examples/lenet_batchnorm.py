@@ -3,12 +3,19 @@
 #
 # The set-up of the d2l book's LeNet experiment (section 7.5 of the
 # Chinese edition): LeNet-5 with sigmoid activations on Fashion-MNIST,
-# trained by SGD with learning rate 1.0 and batch size 256, here for 2
-# epochs instead of 10. It is trained three times from the same weights
+# trained by SGD with the book's learning rate and batch size (`LR` and
+# `BATCH_SIZE` below), here for fewer epochs than the book's 10
+# (`EPOCHS`). It is trained three times from the same weights
 # (one seed): without normalization, with `nn.BatchNorm2d` /
-# `nn.BatchNorm1d`, and for one epoch with the from-scratch layer of
+# `nn.BatchNorm1d`, and for a shorter run with the from-scratch layer of
 # `snippets/layers/batchnorm.py`. Then a look at the scale and shift the
 # BatchNorm layers learned.
+#
+# LeNet with sigmoids is a good test case for BatchNorm. A sigmoid is
+# nearly flat for inputs far from zero, and there its gradient is small.
+# BatchNorm normalizes the input of every sigmoid, batch by batch, before
+# its learned scale and shift. This example shows what that does to
+# training.
 
 # %%
 import math
@@ -26,15 +33,30 @@ from snippets.support.rules import Above, All, Below, Equal, Greater
 from snippets.support.training import smooth
 
 report = Report("lenet_batchnorm")
+
+# %% [markdown]
+# ## The settings
+#
+# The book trains on all the training images, so its last batch of each
+# epoch is smaller than the others. Here `NUM_TRAIN` is a whole number of
+# batches of `BATCH_SIZE` images: every step has the same batch size, and
+# the run is shorter. In fast mode there are far fewer training and test
+# images.
+#
+# `EVALUATE_AT` lists the steps after which the test accuracy is measured
+# (in eval mode, on every test image): every `STEPS_PER_EPOCH // 2`
+# steps, so twice per epoch.
+#
+# The printed line gives the number of training and test images that this
+# run uses. Check it before reading any accuracy below: in fast mode the
+# numbers are small, and the accuracies are then only a smoke test.
+
+# %%
 LR, BATCH_SIZE = 1.0, 256
-# d2l trains 10 epochs on all 60,000 images, with a last batch of 96; here
-# 2 epochs of 234 full batches keep the build short and give every step
-# the same batch size.
 EPOCHS = 2
 NUM_TRAIN = 8 * BATCH_SIZE if FAST else 234 * BATCH_SIZE
 dataset = fashion_mnist(NUM_TRAIN, 500 if FAST else None)
 STEPS_PER_EPOCH = NUM_TRAIN // BATCH_SIZE
-# Test accuracy twice per epoch, on every test image.
 EVALUATE_AT = range(STEPS_PER_EPOCH // 2, EPOCHS * STEPS_PER_EPOCH + 1,
                     STEPS_PER_EPOCH // 2)
 print(f"{len(dataset[0]):,} training and {len(dataset[2]):,} test images")
@@ -45,8 +67,15 @@ print(f"{len(dataset[0]):,} training and {len(dataset[2]):,} test images")
 # The seed fixes the convolution and linear weights, so all three variants
 # start from the same weights (BatchNorm itself starts at weight 1,
 # bias 0), and they see the same batches. The from-scratch layer computes
-# the same function as `torch.nn`'s, so one epoch of it is enough to
+# the same function as `torch.nn`'s, so a shorter run of it is enough to
 # compare the two.
+#
+# `variants` maps a name to a model builder and a number of epochs.
+# `lenet` takes the normalization layers to use: `no_norm` is a stand-in
+# that does nothing, and `BatchNorm` is the from-scratch layer. `fit`
+# builds the model from the seed, trains it with SGD, and returns a
+# result with the loss of every step, the test accuracies and the trained
+# model.
 
 # %%
 # --8<-- [start:variants]
@@ -64,7 +93,37 @@ results = {name: fit(make, dataset, lr=LR, epochs=epochs,
 none = results["no normalization"]
 bn = results["nn.BatchNorm2d / nn.BatchNorm1d"]
 scratch = results["from scratch (snippets/layers/batchnorm.py)"]
+
+# %% [markdown]
+# Here is the network with `torch.nn`'s BatchNorm layers. Look at where
+# the BatchNorm layers sit: right after each convolution and each hidden
+# linear layer, before the sigmoid, as the paper puts them. Also look at
+# the `bias=False` of the layers before them. BatchNorm subtracts the
+# mean of each channel, and with it any constant bias, so those biases
+# would be redundant. Only the last linear layer, which has no BatchNorm
+# after it, keeps its bias.
+
+# %%
 print(bn.model)
+
+# %% [markdown]
+# ## Training curves
+#
+# Left: the training loss, as a moving mean over `window` steps, so that
+# the curve is readable. The dotted line is ln 10, the loss of a uniform
+# guess over ten classes: a loss near it means that the network has not
+# learned anything yet. Right: the test accuracy in eval mode, twice per
+# epoch.
+#
+# What to look for:
+#
+# - How long does the loss without normalization stay near the dotted
+#   line? A long flat stretch near it is a plateau: the network is not
+#   learning yet.
+# - Does the loss with BatchNorm leave the dotted line sooner?
+# - The dashed line (from scratch) should lie on top of the `torch.nn`
+#   line for as long as it runs. The two layers compute the same function,
+#   and the runs start from the same weights and see the same batches.
 
 # %%
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2)
@@ -90,6 +149,17 @@ report.figure(fig, "curves")
 
 # %% [markdown]
 # ## Accuracy after each epoch
+#
+# `after_epoch` picks the test accuracy measured at the end of an epoch.
+# It returns None for an epoch that a variant did not train; the table
+# then says "not trained". The last column is the mean training loss over
+# the last epoch that the variant trained, which is steadier than the loss
+# of a single step.
+#
+# Compare the rows in each column. With one seed, a difference between
+# two rows describes these runs only; a small difference could go the
+# other way with another seed. Also compare the first-epoch accuracy of
+# the two BatchNorm rows: they should agree closely.
 
 # %%
 def after_epoch(r, epoch):
@@ -107,8 +177,6 @@ rows = [[name] + [f"{after_epoch(r, e):.1%}" if after_epoch(r, e)
 report.table("results", ["Variant", "Test accuracy after epoch 1",
                          f"After epoch {EPOCHS}",
                          "Mean training loss, last epoch trained"], rows)
-for row in rows:
-    print(row)
 
 # %% [markdown]
 # ## The from-scratch layer against torch.nn, step by step
@@ -117,6 +185,15 @@ for row in rows:
 # by floating-point rounding (the layers compute the same function in a
 # different order). Compare the first steps with the whole epoch, to see
 # whether SGD at this step size lets the differences grow.
+#
+# `loss_diff` holds the absolute difference between the two losses at
+# each step. The code prints its largest value over the first `FIRST`
+# steps and over all steps, and then the test accuracies of the two runs
+# after the first epoch. The first number should be tiny: rounding
+# errors, far below the size of the losses. If the second is much larger,
+# the rounding differences grew during training. That is not an error in
+# either layer: each step feeds the next, so a tiny difference can be
+# carried forward and grow.
 
 # %%
 loss_diff = [abs(a - b) for a, b in zip(scratch.losses, bn.losses)]
@@ -133,6 +210,24 @@ print(f"test accuracy after one epoch: from scratch "
 # `weight` (gamma) and `bias` (beta) of each BatchNorm layer, one pair per
 # channel. They start at 1 and 0; how far each channel ended from (1, 0)
 # is the larger of |gamma - 1| and |beta|.
+#
+# Each channel feeds a sigmoid. Gamma sets how much of the sigmoid's
+# curved range the normalized values cover, and beta sets where they sit
+# on it. If a channel stays at (1, 0), the sigmoid sees inputs with zero
+# mean and unit variance. If it moves away, the network chose another
+# scale or offset for that channel.
+#
+# The code collects the four BatchNorm layers of the trained `torch.nn`
+# model (`bns`), names them after the layer before each (`names`), and
+# computes the distance from (1, 0) of every channel (`departure`).
+#
+# The figure has two panels. Left: gamma and beta of each channel of the
+# first layer (conv1); the dotted line marks gamma's start value 1.
+# Right: every channel of all four layers as a point (gamma, beta); a
+# point at the crossing of the dotted lines has not moved. Look at which
+# layer's points lie farthest from that crossing. The printed lines give
+# the same information as numbers: the first layer's gamma and beta, and
+# the smallest and largest distance from (1, 0) in each layer.
 
 # %%
 bns = [m for m in bn.model if isinstance(m, (nn.BatchNorm1d,
@@ -172,7 +267,14 @@ for name, d in departure.items():
 #
 # Chance level for ten classes is a loss of ln 10 = 2.30 (a uniform
 # guess). How many steps pass before the smoothed loss first drops below
-# 2.0?
+# `LEVEL`, a level clearly below chance?
+#
+# `first_step_below` walks along the moving mean of the losses (the same
+# `window` as in the figure) and returns the first step at which it is
+# below the level, or None if it never gets there. The printed dictionary
+# gives that step for each variant. A None for a variant means that its
+# smoothed loss never dropped below `LEVEL` in this run. A small step
+# means that the variant left the plateau early, or never was on it.
 
 # %%
 def first_step_below(losses, level, window):
@@ -187,15 +289,24 @@ plateau = {name: first_step_below(r.losses, LEVEL, window)
            for name, r in results.items()}
 print(plateau)
 
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers recorded here, and each claim is a
+# rule that the build checks against this run. A reader can skip this
+# section.
+#
+# The plateau claim. Without BatchNorm the loss stays near chance for
+# "most of the run": its smoothed loss first drops below `LEVEL` after
+# more than half of its steps, but it does drop. With BatchNorm it is
+# below `LEVEL` from the first window on. A run whose smoothed loss never
+# drops below `LEVEL` counts as dropping one step past its end, which the
+# sentence's "after ... of its steps" rules out.
+
 # %%
 plateau_none = plateau["no normalization"]
 plateau_bn = plateau["nn.BatchNorm2d / nn.BatchNorm1d"]
-# A run whose smoothed loss never drops below LEVEL counts as dropping one
-# step past its end, which the sentence's "after ... of its steps" rules
-# out.
 never = len(none.losses) + 1
-# "Most of the run" near chance without BatchNorm; below 2.0 from the
-# first window on with it.
 first_below = f"first step whose {window}-step mean is below {LEVEL}"
 without_first = f"{first_below}, without BatchNorm (never: {never})"
 report.claim("plateau_without_only", All([
@@ -204,15 +315,27 @@ report.claim("plateau_without_only", All([
             len(none.losses) / 2),
     Below(without_first, plateau_none or never, never),
     Equal(f"{first_below}, with BatchNorm", plateau_bn or never, window)]))
-# "Ahead" by a clear margin: more than 5 points after each epoch.
+
+# %% [markdown]
+# BatchNorm is "ahead" by a clear margin: more than 5 points of test
+# accuracy after each epoch.
+
+# %%
 report.claim("bn_ahead_after_each_epoch", All([
     Greater(f"test accuracy after epoch {e}, with BatchNorm (%)",
             100 * after_epoch(bn, e),
             f"after epoch {e}, without normalization (%)",
             100 * after_epoch(none, e), margin=5)
     for e in range(1, EPOCHS + 1)]))
-# "Follows": the first losses agree to float32 rounding, and the test
-# accuracies after one epoch differ by less than half a point.
+
+# %% [markdown]
+# The from-scratch run "follows" the `torch.nn` run: the first losses
+# agree to float32 rounding, and the test accuracies after the first
+# epoch differ by less than half a point. The rounding differences grow:
+# over all steps, the largest loss difference is more than 10 times the
+# largest over the first `FIRST` steps.
+
+# %%
 scratch_gap = abs(after_epoch(scratch, 1) - after_epoch(bn, 1))
 report.claim("scratch_follows_nn", All([
     Below(f"largest loss difference from torch.nn, first {FIRST} steps",
@@ -223,15 +346,26 @@ report.claim("rounding_grows", Greater(
     f"largest loss difference from torch.nn over all {len(loss_diff)} "
     "steps", epoch_diff, f"over the first {FIRST} steps", first_diff,
     factor=10))
-# The distance from (1, 0) of a channel is max(|gamma - 1|, |beta|).
+
+# %% [markdown]
+# The first layer moved most. The distance from (1, 0) of a channel is
+# max(|gamma - 1|, |beta|). Every channel of conv1 is farther from (1, 0)
+# than any channel of fc1 or fc2, and more than 0.5 away: far from "zero
+# mean, unit variance", not merely ahead of the linear layers.
+
+# %%
 conv1_least = float(departure["conv1"].min())
 fc_most = max(float(departure[n].max()) for n in ("fc1", "fc2"))
 report.claim("conv1_moved_most", All([
     Greater("smallest distance from (1, 0) of a conv1 channel",
             conv1_least, "largest of an fc1 or fc2 channel", fc_most),
-    # far from "zero mean, unit variance", not merely ahead of fc
     Above("smallest distance from (1, 0) of a conv1 channel",
           conv1_least, 0.5)]))
+
+# %% [markdown]
+# The numbers that the page quotes.
+
+# %%
 report.values(
     epochs=EPOCHS, num_train=f"{len(dataset[0]):,}", lr=f"{LR}",
     batch_size=BATCH_SIZE, steps=len(bn.losses),

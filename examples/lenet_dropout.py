@@ -4,13 +4,32 @@
 # Dropout is a regularizer; BatchNorm mainly changes how a network trains,
 # with some regularization from its noisy batch statistics (Ioffe and
 # Szegedy 2015, sections 3.4 and 4.2.1). To give a regularizer something
-# to do,
-# LeNet with BatchNorm is trained for many epochs on a small training set
-# (512 images), with and without dropout (p = 0.5 after each hidden linear
-# layer's activation), with the same few seeds (printed below). Train and
-# test accuracy are measured in eval mode, three times near the end.
+# to do, LeNet with BatchNorm is trained for many epochs on a small
+# training set (`NUM_TRAIN` images), with and without dropout (probability
+# `P` after each hidden linear layer's activation), with the same few
+# seeds (printed below). Train and test accuracy are measured in eval
+# mode, at a few steps near the end of training, and averaged.
 #
 # Dropout without BatchNorm is left out; the experiments page says why.
+#
+# The question for BatchNorm: does a network that already has BatchNorm
+# still gain from dropout? Both layers add noise during training, so the
+# answer is not obvious.
+
+# %% [markdown]
+# ## Settings
+#
+# Few images and many epochs: a set-up meant to make LeNet overfit, that
+# is, to do much better on the images it trained on than on new ones (a
+# claim at the end checks that it does). `NUM_TRAIN` is a whole number of
+# batches. `STEPS` is the length of each run, and `EVALUATE_AT` lists the
+# steps after which accuracy is measured: a few evenly spaced steps over
+# the last part of the run, ending with the last step. Averaging over
+# them is steadier than a single measurement.
+#
+# The printed line gives the seeds, the number of steps, the evaluation
+# steps and the number of images. Check it first: in fast mode the runs
+# are far too short for the accuracies to mean anything.
 
 # %%
 from functools import partial
@@ -38,8 +57,6 @@ from snippets.support.rules import (
 
 report = Report("lenet_dropout")
 LR, BATCH_SIZE, P = 1.0, 256, 0.5
-# Few images, many epochs: a set-up meant to make LeNet overfit (a claim
-# below checks that it does).
 EPOCHS = 4 if FAST else 80
 NUM_TRAIN = 2 * BATCH_SIZE  # full batches
 SEEDS = [0, 1] if FAST else [0, 1, 2]
@@ -48,6 +65,18 @@ EVALUATE_AT = final_stretch(STEPS, STEPS // 6)  # the last sixth
 dataset = fashion_mnist(NUM_TRAIN, 500 if FAST else 2000)
 print(f"seeds {SEEDS}; {STEPS} steps; accuracy after steps {EVALUATE_AT} "
       f"on the {NUM_TRAIN} training and {len(dataset[2]):,} test images")
+
+# %% [markdown]
+# ## Two variants, several seeds
+#
+# `lenet` with its defaults has BatchNorm after every hidden conv and
+# linear layer. `partial(lenet, dropout=P)` is the same network with a
+# dropout layer after the activation of each hidden linear layer.
+#
+# `repeat` trains each variant once per seed in `SEEDS`. One seed gives
+# both variants the same initial weights and the same batches, so the
+# two runs of a seed differ only by dropout. With `train_accuracy=True`,
+# each run also measures its accuracy on the training images.
 
 # %%
 # --8<-- [start:variants]
@@ -60,11 +89,46 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
                  train_accuracy=True)
 # --8<-- [end:variants]
 
+# %% [markdown]
+# ## Train accuracy, test accuracy and their gap
+#
+# The figure has one panel per metric, and one row per variant. Each
+# marker is one seed; the same marker is the same seed in every row and
+# panel. The bar is the mean over the seeds.
+#
+# - **Train accuracy** and **test accuracy** are measured in eval mode
+#   (`accuracy` in `snippets/support/training.py`), so BatchNorm uses its
+#   running statistics.
+# - **Train-test gap** is the train accuracy minus the test accuracy. A
+#   large gap means that the model does much better on the images it
+#   trained on than on new ones: it overfits.
+#
+# Look first at the gap panel: are the markers of the dropout row to the
+# left of those of the other row? Then look at the test accuracy panel.
+# A smaller gap is not by itself a better model. The gap can also shrink
+# because train accuracy falls.
+
 # %%
 metrics = ("train accuracy", "test accuracy", "train-test gap")
 fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {STEPS} steps, "
                   f"lr {LR}", metrics)
 report.figure(fig, "dropout")
+
+# %% [markdown]
+# The table gives the same comparison in numbers. For each metric:
+# the mean over the seeds of each variant, with the lowest and the
+# highest seed in brackets; then the difference (dropout minus BatchNorm
+# alone), computed seed by seed.
+#
+# The "Verdict" column follows the procedure of
+# `snippets/support/compare.py`. It says "better" or "worse" only when
+# the difference has the same sign on every seed, and "within seed-to-seed
+# noise" when the seeds disagree. For train accuracy and for the gap,
+# neither direction is better in itself, so the verdict says "higher" or
+# "lower". With a few seeds, a verdict describes these runs; it does not
+# test a hypothesis.
+
+# %%
 bn, both = variants
 comparisons = {m: compare(results, both, bn, m) for m in metrics}
 rows = [[m.capitalize(), spread_text(measured(results, bn, m), m),
@@ -73,16 +137,21 @@ rows = [[m.capitalize(), spread_text(measured(results, bn, m), m),
         for m in metrics]
 report.table("dropout", ["Metric (mean over seeds, lowest to highest)",
                          bn, both, "Difference", "Verdict"], rows)
-for row in rows:
-    print(row)
 
 # %% [markdown]
-# ## Verdicts the page states
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers recorded here, and each claim is a
+# rule that the build checks against this run. A reader can skip this
+# section.
 #
 # Whether BatchNorm alone overfits (train accuracy above test accuracy on
 # every seed), and what adding dropout changed. Dropout's effect is judged
 # seed by seed, as `snippets/support/compare.py` states: a difference is
 # ranked only when it has the same sign on every seed.
+#
+# "Overfits" means more here: the train-test gap of BatchNorm alone is at
+# least `OVERFITS` on every seed.
 
 # %%
 OVERFITS = 0.05  # train above test by at least 5 points
@@ -94,8 +163,13 @@ report.claim("bn_overfits", All([
            "on test images", test[bn], HIGHER, scale=100, unit=" points"),
     Above(f"smallest train-test gap over seeds, {bn} (points)",
           100 * min(gaps[bn]), 100 * OVERFITS)]))
-# The page says more than "lower on every seed": every run with dropout
-# has a smaller gap than every run without.
+
+# %% [markdown]
+# The page says more than "lower on every seed" for the gap: every run
+# with dropout has a smaller gap than every run without. It also says
+# that both accuracies were lower with dropout, on every seed.
+
+# %%
 report.claim("dropout_narrows_gap", All([
     Paired("train-test gap", both, gaps[both], bn, gaps[bn], LOWER,
            scale=100, unit=" points"),
@@ -108,7 +182,12 @@ report.claim("dropout_train_lower",
              Paired("train accuracy", both, train[both], bn, train[bn],
                     LOWER, scale=100, unit=" points"))
 
+# %% [markdown]
+# `drops` gives, for one metric, how far below BatchNorm alone each seed
+# with dropout ended: the lowest and the highest drop, in points. The
+# page quotes these ranges, with the settings of the run.
 
+# %%
 def drops(accuracy):
     """How far below BatchNorm alone each seed with dropout ended, in
     points: the lowest and the highest."""

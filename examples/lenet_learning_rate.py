@@ -2,10 +2,29 @@
 # # Learning rates with and without BatchNorm
 #
 # LeNet on Fashion-MNIST, with and without BatchNorm, trained with SGD
-# (batch size 256) at learning rates a factor of 10 apart, one seed per
-# run. Which rates train at all, and how fast does test accuracy rise at
-# each? The network without BatchNorm gets four times as many steps as
-# the one with it (the experiments page says why).
+# (batch size `BATCH_SIZE`) at learning rates that grow by a constant
+# factor, one seed per run. Which rates train at all, and how fast does
+# test accuracy rise at each? The network without BatchNorm gets more
+# steps than the one with it (the experiments page says why).
+#
+# A common statement is that BatchNorm "allows higher learning rates".
+# This example measures what that means for one network: the range of
+# rates that train, and how quickly each run gets going. One seed per run
+# is enough to see a range, but not to place its edges exactly.
+
+# %% [markdown]
+# ## Settings
+#
+# `NUM_TRAIN` is a whole number of batches of `BATCH_SIZE` images, so that
+# every step has the same batch size. The test accuracy is measured in
+# eval mode on the first test images of the data set, every `EVERY`
+# steps.
+#
+# `TRAINS` defines what "trains" means here: the test accuracy goes above
+# twice the accuracy of a random guess over ten classes, at least once
+# during the run. That is a low bar on purpose. It separates the runs
+# that learned something from the runs that did not, without judging how
+# well they learned.
 
 # %%
 import math
@@ -21,11 +40,24 @@ from snippets.support.rules import Above, All, Below, Equal, Greater
 report = Report("lenet_learning_rate")
 BATCH_SIZE = 256
 NUM_TRAIN = 8 * BATCH_SIZE if FAST else 234 * BATCH_SIZE  # full batches
-# Test accuracy on the first 2,000 test images, every EVERY steps.
 dataset = fashion_mnist(NUM_TRAIN, 500 if FAST else 2000)
 EVERY = 2 if FAST else 39
-# "Trains": test accuracy beats twice chance (10 classes) at some point.
 TRAINS = 0.2
+
+# %% [markdown]
+# ## The sweep
+#
+# `models` gives each network its builder, its number of training images,
+# its number of epochs and its grid of learning rates. `no_norm` is a
+# stand-in that does nothing, so `partial(lenet, no_norm, no_norm)` is
+# LeNet without normalization. The network with BatchNorm trains on fewer
+# images (`NUM_TRAIN // 2`) for fewer epochs, so it gets fewer steps.
+# That can only make its own range of rates narrower, so the comparison
+# does not favour BatchNorm.
+#
+# For each network and each rate, `fit` trains a fresh model from the
+# same seed and records the loss of every step and the test accuracy
+# every `EVERY` steps. `runs` keeps each result under (network, rate).
 
 # %%
 # --8<-- [start:sweep]
@@ -46,8 +78,38 @@ for name, (make, num_train, epochs, rates) in models.items():
                              batch_size=BATCH_SIZE,
                              evaluate_at=range(EVERY, steps + 1, EVERY))
 # --8<-- [end:sweep]
+
+# %% [markdown]
+# Two short lists for the figure and the table: `RATES` gives each
+# network its grid of rates, and `ALL_RATES` is every rate tried, in
+# order, so that a rate gets the same colour in every panel.
+
+# %%
 RATES = {name: rates for name, (_, _, _, rates) in models.items()}
 ALL_RATES = sorted({lr for _, lr in runs})
+
+# %% [markdown]
+# ## Test accuracy during training
+#
+# The figure has three panels:
+#
+# - **Left and middle**: test accuracy against the step, one line per
+#   learning rate, without and with BatchNorm. The two panels share the
+#   step axis, so the shorter runs with BatchNorm end further left.
+# - **Right**: the best evaluation of each run against its learning rate,
+#   one line per network.
+#
+# The dotted line is `TRAINS`. A run whose line never rises above it did
+# not train. What to look for:
+#
+# - In each of the first two panels, which rates rise above the dotted
+#   line, and how soon? A flat line near the bottom is a run that did not
+#   learn: either stuck on a plateau, or diverged.
+# - In the right panel, compare the range of rates above the dotted line
+#   for the two networks. A wider range with BatchNorm is what "allows
+#   higher learning rates" means in this measurement.
+# - In the right panel, is the largest rate that trains also the best
+#   one? A rate can train and still end worse than a smaller rate.
 
 # %%
 COLORS = {"without BatchNorm": "C0", "with BatchNorm": "C2"}  # as curves.svg
@@ -79,6 +141,26 @@ axes[0].set_ylim(0, 1)
 fig.suptitle("LeNet, batch 256, one seed per run", fontsize=10)
 report.figure(fig, "learning_rates")
 
+# %% [markdown]
+# ## Every run in a table
+#
+# Two small helpers. `trains` applies the `TRAINS` rule to one run.
+# `last_epoch_loss` is the mean training loss over the last epoch, which
+# is steadier than the loss of one step; it is NaN once a run has
+# diverged.
+#
+# The table has one row per run. Read the last column first: which runs
+# trained. Then read the loss column for the runs that did not train. A
+# loss near ln 10 (about 2.303) is the loss of a uniform guess over ten
+# classes: the run is stuck on a plateau. A loss far above it, or NaN,
+# means that the run diverged. The two cases fail for opposite reasons:
+# a rate too small to leave the plateau within the steps given, or a
+# rate too large.
+#
+# Also compare "Best test accuracy" with "Last test accuracy". A large
+# difference means that the accuracy moved a lot between evaluations, so
+# a single snapshot can mislead.
+
 # %%
 def trains(r):
     return max(r.test_accuracy) > TRAINS
@@ -101,17 +183,23 @@ for name in models:
 report.table("sweep", ["Model", "Learning rate", "Best test accuracy",
                        "Last test accuracy", "Mean loss, last epoch",
                        "Trains"], rows)
-for row in rows:
-    print(row)
 
 
 # %% [markdown]
-# ## Which rates train, and how fast
+# ## For the site: values and claims
 #
-# The rates that train with and without BatchNorm, the first evaluation at
-# which each network passes 50% test accuracy at learning rate 1, and
-# whether the rates below 1 without BatchNorm ended at the chance-level
-# loss (ln 10).
+# The site's pages quote the numbers recorded here, and each claim is a
+# rule that the build checks against this run. A reader can skip this
+# section.
+#
+# Which rates train, and how fast: the rates that train with and without
+# BatchNorm, the first evaluation at which each network passes `HALF`
+# test accuracy at learning rate 1, and whether the rates below 1 without
+# BatchNorm ended at the chance-level loss (ln 10).
+#
+# Two helpers first. `trained` lists the rates at which a network trained.
+# `first_step_at` gives the step of the first evaluation at or above a
+# level, or None if the run never got there.
 
 # %%
 def trained(name):
@@ -127,10 +215,13 @@ def first_step_at(name, lr, level):
     return None
 
 
-with_bn, without_bn = trained("with BatchNorm"), trained("without BatchNorm")
+# %% [markdown]
 # "Widens": more rates train with BatchNorm, they include every rate that
 # trained without it and leave no gap, and the largest rate tried without
 # BatchNorm failed (so the grid does not stop too early).
+
+# %%
+with_bn, without_bn = trained("with BatchNorm"), trained("without BatchNorm")
 in_range = [lr for lr in RATES["with BatchNorm"]
             if with_bn and with_bn[0] <= lr <= with_bn[-1]]
 grid_end = max(RATES["without BatchNorm"])  # the largest rate tried
@@ -143,18 +234,29 @@ report.claim("bn_widens_trainable_rates", All([
           len(set(in_range) - set(with_bn)), 0),
     Equal(f"runs that trained at {grid_end:g} without BatchNorm",
           int(grid_end in without_bn), 0)]))
+
+# %% [markdown]
+# "Faster at learning rate 1": the network with BatchNorm reaches `HALF`
+# test accuracy at an earlier evaluation. A run that never reached `HALF`
+# counts as reaching it one evaluation past the end of the longer run: so
+# a run with BatchNorm that never got there is never ahead.
+
+# %%
 HALF = 0.5
 at_half = {name: first_step_at(name, 1.0, HALF) for name in models}
-# A run that never reached HALF counts as reaching it one evaluation past
-# the end of the longer run: so a run with BatchNorm that never got there
-# is never ahead.
 never = len(runs["without BatchNorm", 1.0].losses) + EVERY
 report.claim("bn_faster_at_lr1", Greater(
     f"step at which test accuracy first reached {HALF:.0%}, without "
     f"BatchNorm (never: {never})", at_half["without BatchNorm"] or never,
     "with BatchNorm", at_half["with BatchNorm"] or never))
+
+# %% [markdown]
 # The rates below 1 without BatchNorm: still at the loss of a uniform
-# guess (a plateau), or above it (diverged), or below it (trained)?
+# guess (a plateau), or above it (diverged), or below it (trained)? The
+# claim asks for a last-epoch loss within `PLATEAU` of ln 10 at each of
+# these rates.
+
+# %%
 chance = math.log(10)
 PLATEAU = 0.05  # how close to ln 10 counts as the loss of a uniform guess
 low = [lr for lr in RATES["without BatchNorm"] if lr < 1]
@@ -164,26 +266,43 @@ report.claim("low_rates_on_plateau", All([
     Below(f"distance of the last-epoch loss at {lr:g} without BatchNorm "
           f"({loss_of[lr]:.3f}) from ln 10", abs(loss_of[lr] - chance),
           PLATEAU) for lr in low]))
+
+# %% [markdown]
+# The largest rate that trains is not the best one. `top` is the best
+# evaluation of each run with BatchNorm. The rate with the best
+# evaluation must be ahead of the largest rate that trained by more than
+# a point, so that the two accuracies the page shows clearly differ.
+
+# %%
 top = {lr: max(runs["with BatchNorm", lr].test_accuracy)
        for lr in RATES["with BatchNorm"]}
 best_with = max(top, key=top.get)  # the rate with the best evaluation
 largest = max(with_bn, default=min(top))  # the largest rate that trained
-# Behind by more than a point, so that the two accuracies the page shows
-# clearly differ.
 report.claim("largest_rate_not_best", Greater(
     f"best test accuracy with BatchNorm at the rate {best_with:g} (%)",
     100 * top[best_with],
     f"at the largest rate that trained, {largest:g} (%)",
     100 * top[largest], margin=1))
+
+# %% [markdown]
 # How much does one snapshot of test accuracy move? The largest drop
-# between two evaluations EVERY steps apart, over the runs with BatchNorm
-# that trained.
+# between two evaluations `EVERY` steps apart, over the runs with
+# BatchNorm that trained. The claim asks for a drop of more than a point.
+
+# %%
 largest_drop = max((a - b for lr in with_bn for a, b in zip(
     runs["with BatchNorm", lr].test_accuracy,
     runs["with BatchNorm", lr].test_accuracy[1:])), default=0.0)
 report.claim("snapshot_drops", Above(
     f"largest drop of test accuracy between two evaluations {EVERY} steps "
     "apart, with BatchNorm (points)", 100 * largest_drop, 1))
+
+# %% [markdown]
+# The numbers the page quotes. The `assert` checks that the rates form a
+# geometric grid, so that the page can give one factor between
+# neighbouring rates.
+
+# %%
 factors = {round(b / a, 6) for a, b in zip(ALL_RATES, ALL_RATES[1:])}
 assert len(factors) == 1, f"the grid is not geometric: {factors}"
 report.values(

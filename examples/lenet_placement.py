@@ -7,6 +7,13 @@
 # Each variant is trained with the same few seeds (printed below), so that
 # no comparison rests on one run; a seed fixes the initial weights and the
 # batches.
+#
+# Why this matters for Batch Normalization: the paper puts BatchNorm
+# before the nonlinearity, and practice varies. Networks also differ in
+# which layers get BatchNorm. This example measures, on one small network,
+# what changes when you move the layer after the activation or leave it
+# out of some layers. It also shows why one seed is not enough to rank
+# two placements.
 
 # %%
 from functools import partial
@@ -25,6 +32,22 @@ from snippets.support.compare import same_sign_chance
 from snippets.support.report import FAST, Report
 from snippets.support.rules import HIGHER, LOWER, MIXED, All, Greater, Paired
 
+# %% [markdown]
+# ## The settings
+#
+# Every variant is LeNet as in the d2l book (sigmoid activations, average
+# pooling), trained with SGD at learning rate `LR` for `EPOCHS` epochs of
+# mini-batches of `BATCH_SIZE`. `NUM_TRAIN` is a whole number of batches,
+# so every step sees a full batch. The fast build (`FAST`) trains on fewer
+# images and seeds.
+#
+# A test accuracy measured once, at the last step, can depend on that one
+# step. `final_stretch` picks evaluation steps spread over the last
+# epoch, and the test accuracy of a run is the mean of those evaluations.
+# The printed line gives the seeds, the number of steps, the evaluation
+# steps and the size of the test set.
+
+# %%
 report = Report("lenet_placement")
 LR, EPOCHS, BATCH_SIZE = 1.0, 2, 256
 NUM_TRAIN = 4 * BATCH_SIZE if FAST else 39 * BATCH_SIZE  # full batches
@@ -36,6 +59,25 @@ EVALUATE_AT = final_stretch(STEPS, STEPS_PER_EPOCH)
 dataset = fashion_mnist(NUM_TRAIN, 500 if FAST else 2000)
 print(f"seeds {SEEDS}; {STEPS} steps; test accuracy after steps "
       f"{EVALUATE_AT} on {len(dataset[2]):,} test images")
+
+# %% [markdown]
+# ## The placements
+#
+# `lenet` (in `snippets/experiments/lenet.py`) builds every variant. Its
+# hidden layers are numbered 0 and 1 (the two convolutions) and 2 and 3
+# (the two hidden linear layers). `normalize` lists the layers that get
+# BatchNorm, and `after_activation=True` puts BatchNorm after the sigmoid
+# instead of before it.
+#
+# By default, a layer followed by BatchNorm has no bias, and a layer
+# without BatchNorm keeps its bias. Before the activation, BatchNorm
+# subtracts the mean, so such a bias would have no effect. After the
+# activation, that is no longer true, so in that variant `lenet` keeps
+# the biases. That variant therefore has more parameters.
+#
+# `repeat` trains every variant once per seed. One seed gives every
+# variant the same batches and the same initial weights of the
+# convolutional and linear layers.
 
 # %%
 # --8<-- [start:variants]
@@ -49,25 +91,61 @@ results = repeat(variants, dataset, seeds=SEEDS, lr=LR, epochs=EPOCHS,
                  batch_size=BATCH_SIZE, evaluate_at=EVALUATE_AT)
 # --8<-- [end:variants]
 
+# %% [markdown]
+# ## Every run, seed by seed
+#
+# The figure has two panels: test accuracy on the left, the training loss
+# over the last epoch on the right. Each row is one placement. Each
+# marker is one run, and the same marker shape is the same seed in every
+# row. The short bar is the mean over the seeds.
+#
+# Follow one marker shape from row to row: that is one seed, with the
+# same batches and initial weights in every row. Then compare the spread
+# of the markers within a row with the distance between rows. Where the
+# spread is larger, a single seed could rank two placements either way.
+
 # %%
 fig = seed_figure(results, f"LeNet, {NUM_TRAIN:,} images, {STEPS} steps, "
                   f"lr {LR}")
 report.figure(fig, "placement")
-reference = "every layer, before sigmoid"
-for metric, table in [("test accuracy", "accuracy"),
-                      ("last-epoch loss", "loss")]:
-    rows = comparison_table(report, table, results, reference, metric,
-                            "BatchNorm")
-    for row in rows:
-        print(row)
 
 # %% [markdown]
-# ## Verdicts the page states
+# The two tables give the same runs as numbers, one table per metric.
+# The reference is BatchNorm in every hidden layer, before the sigmoid,
+# where the paper puts it. Each row compares a placement with the
+# reference, seed by seed: the difference column gives the mean of the
+# per-seed differences and their range.
 #
 # A variant is better or worse than the reference when the per-seed
 # difference has the same sign on every seed, within seed-to-seed noise
 # when the seeds disagree in sign, and tied when some seeds differ one way
 # and the rest not at all (`snippets/support/compare.py`).
+#
+# Look at the range of each difference before its mean. A range that
+# includes zero means the seeds disagree. Also compare the two tables: a
+# placement can be ranked on one metric and not on the other. With a few
+# seeds, a verdict describes these runs; it does not prove a rule for
+# other networks.
+
+# %%
+reference = "every layer, before sigmoid"
+for metric, table in [("test accuracy", "accuracy"),
+                      ("last-epoch loss", "loss")]:
+    comparison_table(report, table, results, reference, metric,
+                     "BatchNorm")
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section.
+#
+# The claims use the same seed-by-seed comparison as the tables, with the
+# rule `Paired`: `LOWER` and `HIGHER` ask for one sign on every seed, and
+# `MIXED` asks that the seeds disagree in sign. Some claims add a
+# `Greater` rule, which compares the lowest run of one variant with the
+# highest run of another. The comments in the cell say what each claim
+# adds.
 
 # %%
 accuracy = {n: measured(results, n, "test accuracy") for n in variants}

@@ -11,6 +11,18 @@
 # 42 (here also the other seeds of `SEEDS`). To fit the site's time
 # budget, each run trains on the first `TRAIN_SIZE` training images, not
 # all of them.
+#
+# Why this matters for Batch Normalization: this is the smallest complete
+# experiment on the site. It shows the two modes of the layer at work:
+# training mode, where each mini-batch is normalized with its own
+# statistics, and eval mode, where the layer uses running estimates. It
+# also shows how to compare two models fairly: pair them seed by seed,
+# and change only one thing.
+#
+# The first cell sets the experiment up. `DATASET` names the data set,
+# and the other constants are the training settings above. In fast mode
+# (`FAST`, used by the tests) each run stops after `MAX_STEPS` steps, on
+# fewer images and seeds.
 
 # %%
 import matplotlib.pyplot as plt
@@ -42,6 +54,11 @@ report = Report("mlp_batchnorm")
 #
 # Images become float tensors in [0, 1]; the whole set is held in memory, so
 # a mini-batch is one indexing operation.
+#
+# The cell keeps the first `TRAIN_SIZE` training images. `num_inputs` is
+# the number of values in one image: the input size of the first linear
+# layer. The printed line gives the sizes the rest of the example uses;
+# check that they are the ones you expect before you read any result.
 
 # %%
 x_train, y_train = data.load(DATASET, train=True)
@@ -60,6 +77,12 @@ print(f"{DATASET}: {len(x_train)} training and {len(x_test)} test images, "
 # In training mode, `nn.BatchNorm1d(64)` normalizes each of the 64
 # features over the mini-batch, then scales and shifts it with a learned
 # `weight` and `bias`; in eval mode it uses its running estimates instead.
+#
+# `make_mlp` builds both networks. With `batch_norm=False`, `norm` returns
+# `nn.Identity()`, a layer that returns its input unchanged, so the
+# network without BatchNorm has exactly the same linear layers. The
+# BatchNorm layers sit between each hidden linear layer and its ReLU, the
+# place the paper puts them: before the nonlinearity.
 
 # %%
 # --8<-- [start:model]
@@ -84,6 +107,13 @@ def make_mlp(num_inputs, batch_norm):
 # (BatchNorm draws no random numbers), and `train` draws the same
 # mini-batches for both, so within a seed the only difference is the
 # normalization.
+#
+# For each seed, the loop trains the model without BatchNorm, then the
+# model with it. `train` puts the model in training mode, runs `EPOCHS`
+# epochs of mini-batches of `BATCH_SIZE`, and returns the loss of every
+# step. `accuracy` then puts the model in eval mode and measures the
+# fraction of test images it classifies correctly. `results` keeps both,
+# for each model and seed.
 
 # %%
 # --8<-- [start:train]
@@ -106,8 +136,15 @@ for seed in SEEDS:
 # ## Training loss
 #
 # Each curve is the loss per mini-batch, averaged over a sliding window so
-# the trend is visible through the noise of batches of 10; one curve per
-# seed.
+# the trend is visible through the noise of small batches of `BATCH_SIZE`;
+# one curve per seed. `smooth` computes the moving average over `window`
+# steps, so each curve starts at step `window`.
+#
+# Look at the two colours. Which one is lower, and from which step on?
+# Do the curves of one colour (one per seed) stay close together, or
+# does one seed behave differently? Remember that the BN model's loss is
+# computed in training mode, with the statistics of each mini-batch. It
+# is not the loss of the model that the test accuracy below evaluates.
 
 # %%
 LABELS = ["without BN", "with BN"]
@@ -134,6 +171,12 @@ report.figure(fig, "loss_curves")
 # is computed in training mode, with each mini-batch's statistics. The test
 # accuracy is measured in eval mode, where BatchNorm uses its running
 # statistics. Each comparison pairs the two models seed by seed.
+#
+# The table gives, for each model, the mean of both measures over the
+# seeds, and the test accuracy of each seed. Compare the seeds' accuracies
+# within one row: how far apart are they? If the difference between the
+# two models is smaller than the spread between seeds, one seed alone
+# could rank the two models either way.
 
 # %%
 def mean(values):
@@ -149,14 +192,41 @@ rows = [[label, f"{mean(loss[label]):.3f}", f"{mean(acc[label]):.2%}",
 report.table("results", ["Model", "Training loss, last epoch (mean)",
                          "Test accuracy (mean)",
                          "Test accuracy, seed by seed"], rows)
-for row in rows:
-    print(" | ".join(row))
+
+# %% [markdown]
+# ## Seed by seed
+#
+# `Comparison` (in `snippets/support/compare.py`) subtracts the model
+# without BatchNorm from the model with it, seed by seed. Its verdict is
+# "better" or "worse" only when every seed agrees in sign, "within
+# seed-to-seed noise" when the seeds disagree, and "tied" when some seeds
+# differ one way and the rest not at all. For the training loss, the code
+# calls neither direction better (`higher_is_better=None`), so its
+# verdict only says "higher" or "lower".
+#
+# In each printed line, read the verdict first, then the range of the
+# differences by seed. The test accuracy is printed as a fraction: 0.01
+# is one percentage point. With a few seeds, a verdict describes these
+# runs; it does not prove that BatchNorm helps or hurts in general.
+
+# %%
 accuracy_gain = Comparison(acc["with BN"], acc["without BN"])
 loss_change = Comparison(loss["with BN"], loss["without BN"],
                          higher_is_better=None)
 print("test accuracy:", accuracy_gain.verdict,
       accuracy_gain.describe(" (fraction)"))
 print("training loss:", loss_change.verdict, loss_change.describe())
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section.
+#
+# The values are the settings, the means from the table, and the mean and
+# range of the seed-by-seed differences. The two claims state in which
+# direction the models differ on every seed: `HIGHER` asks that the model
+# with BatchNorm is higher on each seed.
 
 # %%
 report.values(

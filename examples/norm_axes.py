@@ -8,6 +8,20 @@
 # module, in training mode (nudge one input element, see which outputs
 # move), tabulates the answers, and draws them as the (N, C, H*W) cube of
 # Wu & He's Figure 2.
+#
+# Why this matters for Batch Normalization: BatchNorm is the one kind of
+# layer here that shares statistics across the samples of a batch. So in
+# training mode its output for one sample depends on the rest of the
+# batch; in `eval()` it uses running statistics instead. A batch of one
+# can also be a problem. The other layers make other choices, and the
+# table below puts all the answers side by side.
+#
+# The probe is `shares_statistics` from `snippets/experiments/norm_axes.py`.
+# It nudges one input element and returns a mask of the outputs that
+# move: exactly the elements normalized with the same statistics.
+# `statistics_groups` labels every element with its group, so the number
+# of groups is the number of statistics the layer computes.
+# `reduced_axes` names the axes that one group spans.
 
 # %%
 import warnings
@@ -30,6 +44,15 @@ NAMES = {2: ["N", "C"], 3: ["N", "C", "L"], 4: ["N", "C", "H", "W"],
 
 # %% [markdown]
 # ## The layers, as one would build them for C = 4 channels
+#
+# `g` above is one random generator for every input in this example, so
+# the tables come out the same on every run. `NAMES` gives the axis names
+# for each number of dimensions an input can have here.
+#
+# `SHAPES` lists the input shapes to try, from an unbatched (C,) vector
+# to a batch of volumes (N, C, D, H, W). `layers` maps each layer to a
+# function that builds a new one, and to the shape of its example input,
+# the layout the layer is made for.
 #
 # Two of them with a non-default `track_running_stats`, because that
 # argument, not the kind of layer, decides whether a layer keeps running
@@ -60,6 +83,22 @@ layers = {  # name -> (how to build it, the input shape it is probed on)
 }
 # --8<-- [end:layers]
 
+# %% [markdown]
+# ## Two more questions for each layer
+#
+# `accepted(make)` feeds every shape of `SHAPES` to a new layer, in
+# training mode, and lists the shapes that run without an error. Some
+# layers accept a shape only by reading it as another layout, and say so
+# only with a `UserWarning`; the function marks those shapes with `*`.
+#
+# `differs_in_eval(make, size)` first runs the layer on three batches in
+# training mode. These batches are scaled and shifted, so their
+# statistics differ from those of the standard normal input `x`
+# that follows. Then it compares the output on `x` in training mode and
+# in `eval()`. BatchNorm uses its running statistics in `eval()` and the
+# statistics of `x` in training mode, so its two outputs should differ.
+# The table shows which other layers behave the same way.
+
 # %%
 def accepted(make):
     """Which of the candidate shapes the layer accepts (training mode);
@@ -86,6 +125,17 @@ def differs_in_eval(make, size):
         return not torch.allclose(layer.train()(x), layer.eval()(x))
 
 
+# %% [markdown]
+# ## The table
+#
+# For each layer, the loop builds a new module (a new module is in
+# training mode), probes the first element of its example input, and
+# counts the groups of shared statistics. It also lists the layer's
+# parameters and checks whether it keeps running statistics
+# (`running_mean` among its buffers). RMSNorm computes a root mean square
+# and no mean, so its count says "RMS only".
+
+# %%
 # --8<-- [start:table]
 rows = []
 for name, (make, example) in layers.items():
@@ -104,8 +154,28 @@ for name, (make, example) in layers.items():
         params, "yes" if "running_mean" in buffers else "no",
         "yes" if differs_in_eval(make, size) else "no"])
 # --8<-- [end:table]
-for row in rows:
-    print(" | ".join(row))
+
+# %% [markdown]
+# Read the table column by column.
+#
+# - "Statistics shared over": check whether N appears. Only a layer whose
+#   statistics pool N makes one sample's output depend on the other
+#   samples in the batch. Also check whether C appears: a layer that pools
+#   C mixes the channels of one sample.
+# - "Statistics for the example": the number of mean/variance pairs for
+#   the example input. Compare it with the sizes of N and C in `SHAPES`:
+#   one pair per channel, per sample, per sample and group, or per sample
+#   and channel.
+# - "Running statistics" and "eval() differs from train()": these two
+#   columns should agree on every row. The two rows built with a
+#   non-default `track_running_stats` show that the argument decides, not
+#   the kind of layer. A row where the columns disagree would be a
+#   surprise.
+# - "Accepts": a `*` marks a shape that the layer runs on only by reading
+#   it another way. Such a shape gives no error, so a wrong layout can go
+#   unnoticed.
+
+# %%
 report.table("layers", [
     "Layer", "Accepts (of the shapes tried)", "Example input",
     "Statistics shared over", "Statistics for the example",
@@ -118,6 +188,11 @@ report.table("layers", [
 # from a single value, and InstanceNorm refuses an input with a single
 # position; whether a batch of one runs into that depends on the layer and
 # on the positions of the input.
+#
+# `in_training(layer, size)` runs the layer in training mode on a random
+# input of shape `size`. It returns "works", or the first part of the
+# `ValueError` message. The list `one` holds the cases to try: each layer
+# with a batch of one sample, with and without positions.
 
 # %%
 # --8<-- [start:batch_of_one]
@@ -140,8 +215,18 @@ one = [("BatchNorm1d(4)", nn.BatchNorm1d(C), (1, C)),
 batch_of_one = [[name, str(size), in_training(layer, size)]
                 for name, layer, size in one]
 # --8<-- [end:batch_of_one]
-for row in batch_of_one:
-    print(" | ".join(row))
+
+# %% [markdown]
+# In the table, compare rows of the same layer. The batch size is one in
+# every row, so it is not what decides. For BatchNorm, look at the number
+# of values that each channel has: N times the number of positions. For
+# InstanceNorm, look at the number of positions alone. For these two
+# layers, a batch of one with more than one value per statistic should
+# work, and a single value per statistic should raise. GroupNorm and
+# LayerNorm compute their statistics within one sample; see whether they
+# accept the (1, C) input.
+
+# %%
 report.table("batch_of_one", ["Layer", "Input", "In training mode"],
              batch_of_one)
 
@@ -152,6 +237,17 @@ report.table("batch_of_one", ["Layer", "Input", "In training mode"],
 # share a mean and variance with the cell at the front corner, as found by
 # the same probe (not drawn by hand). This is the picture of Wu & He's
 # Figure 2.
+#
+# The figure flattens the H and W axes of `x` into one axis. For each
+# layer the cell probes the first element of `x` and colours the cells of
+# the mask: blue for the cells that share its statistics, white for the
+# others. All four layers get the same input.
+#
+# Look at the shape of the blue block in each panel. A block that spans
+# the N axis means statistics shared across samples, as in BatchNorm. A
+# block that stays in one sample but spans C means statistics shared
+# across channels. Each panel should show the axes that the table gave
+# for the same kind of layer.
 
 # %%
 x = torch.randn(4, 6, 2, 2, generator=g)
@@ -176,6 +272,13 @@ for i, (title, layer) in enumerate(panels.items()):
     ax.text(0, 7.0, 2, "H, W", fontsize=8, ha="right")  # beside the box
     ax.set_title(title, fontsize=9)
 report.figure(fig, "cube")
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers: the number of mean/variance pairs
+# of four layers for the example input, taken from the table above. A
+# reader can skip this section.
 
 # %%
 counts = {r[0]: r[4] for r in rows}

@@ -8,6 +8,22 @@
 # shrinks; GroupNorm normalizes each sample on its own. A small-scale
 # analogue of Wu & He's Figure 1, with a different network, optimizer and
 # learning-rate rule (the page lists the differences).
+#
+# Why this matters for Batch Normalization: in training mode, BatchNorm
+# computes its statistics from the current batch. The batch size is
+# therefore part of the layer's behaviour, and small batches are a known
+# problem (see Wu & He, below). GroupNorm is one alternative that does
+# not use the batch at all. This example measures both on the same
+# network and data.
+#
+# ## The set-up
+#
+# The first cell loads Fashion-MNIST and keeps the first `TRAIN_SIZE`
+# training images and the first `TEST_SIZE` test images, to keep the run
+# short. `CHANNELS` are the output channels
+# of the two convolutions, `GROUPS` the number of groups of GroupNorm,
+# and `LR` the learning rate of Adam. The fast build (`FAST`) uses fewer
+# images, batch sizes and seeds.
 
 # %%
 import matplotlib.pyplot as plt
@@ -33,8 +49,27 @@ CHANNELS, GROUPS, LR, EPOCHS = (8, 16), 4, 1e-3, 1
 SEEDS = [0, 1] if FAST else [0, 1, 2]
 
 # %% [markdown]
+# ## The sweep
+#
+# `small_cnn` (in `snippets/experiments/models.py`) has two blocks of
+# convolution, normalization, ReLU and max-pooling, then a linear
+# classifier. `norm` chooses the normalization layer: `nn.BatchNorm2d`,
+# or `nn.GroupNorm` with `GROUPS` groups, which normalizes each sample on
+# its own over groups of channels and all positions.
+#
+# For every layer, batch size and seed, the loop builds a new model,
+# trains it for `EPOCHS` epochs with Adam, and measures its accuracy on
+# the test images. `train` puts the model in training mode, and
+# `accuracy` puts it in eval mode, where BatchNorm uses its running
+# statistics.
+#
 # One seed sets the initial weights and the order of the mini-batches;
 # both layers get the same seed at every batch size.
+#
+# The number of epochs is the same at every batch size. So a smaller
+# batch means more optimizer steps over the same images. Keep this in
+# mind when you read the results: the batch size changes both the
+# statistics of BatchNorm and the number of steps.
 
 # %%
 # --8<-- [start:sweep]
@@ -53,6 +88,21 @@ for name, norm in norms.items():
             results.setdefault((name, batch_size), []).append(
                 accuracy(model, x_test, y_test))
 # --8<-- [end:sweep]
+
+# %% [markdown]
+# ## Test accuracy against batch size
+#
+# The figure has one line per layer, through the mean test accuracy over
+# the seeds, and one faint dot per seed. The horizontal axis is the batch
+# size on a log scale.
+#
+# Look at how the gap between the two lines changes from the largest
+# batch to the smallest. Then look at the dots: where the dots of the two
+# layers overlap at a batch size, the mean alone can mislead. In Wu &
+# He's ResNet-50 results, BatchNorm's error grows as the batch per GPU
+# shrinks, while GroupNorm's stays about the same. This network, data
+# set and budget differ from theirs in many ways, so the same pattern
+# need not appear here.
 
 # %%
 def mean(values):
@@ -81,6 +131,17 @@ report.figure(fig, "sweep")
 # In training mode a BatchNorm2d statistic pools N x H x W values per
 # channel, so with large feature maps even a batch of two gives many
 # values.
+#
+# The cell counts these values for the two BatchNorm layers of
+# `small_cnn`, at the smallest batch size of the sweep. A forward hook on
+# each BatchNorm2d layer sees the layer's input, and divides its number
+# of elements by its number of channels. That is N x H x W, the number
+# of values behind each mean and each variance.
+#
+# Compare the printed counts with the batch size. A batch of a few images
+# can still give each statistic many values, because every position of
+# the feature map counts. Many values do not make the statistics
+# independent of the batch: they all come from the same few images.
 
 # %%
 # --8<-- [start:values]
@@ -105,6 +166,10 @@ print("values per statistic, per BatchNorm layer:", counts)
 # better or worse only when every seed agrees in sign, within
 # seed-to-seed noise when the seeds disagree, and tied when some seeds
 # differ one way and the rest not at all.
+#
+# `Comparison` (in `snippets/support/compare.py`) pairs the two lists of
+# accuracies seed by seed. `effect` is the mean of the differences, and
+# `paired` their lowest and highest value.
 
 # %%
 bn, gn = list(norms)
@@ -115,11 +180,29 @@ rows = [[b, f"{mean(results[bn, b]):.1%}", f"{mean(results[gn, b]):.1%}",
          f"{100 * compare[b].paired[0]:+.1f} to "
          f"{100 * compare[b].paired[1]:+.1f}", compare[b].verdict]
         for b in BATCH_SIZES]
-for row in rows:
-    print(row)
+
+# %% [markdown]
+# In the table, read the "seed by seed" column before the mean. If its
+# range includes zero, the seeds do not agree on which layer did better
+# at that batch size, and the last column says so. Compare the rows from
+# the smallest batch to the largest: does the difference keep one sign,
+# or change sign? With only a few seeds (`SEEDS`), a verdict describes
+# these runs; it does not prove an effect.
+
+# %%
 report.table("sweep", ["Batch size", f"{bn} (mean)", f"{gn} (mean)",
                        "BN minus GN (points)", "seed by seed",
                        "BN against GN"], rows)
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section.
+#
+# The values are the settings of the sweep, the number of optimizer steps
+# at the smallest and the largest batch size, the differences at those
+# two batch sizes, and the counts of values per BatchNorm statistic.
 
 # %%
 smallest, largest = BATCH_SIZES[0], BATCH_SIZES[-1]
@@ -139,6 +222,13 @@ report.values(
     gap_large_high=f"{100 * compare[largest].paired[1]:+.1f}",
     values_first=counts[0], values_second=counts[1])
 
+
+# %% [markdown]
+# Each claim compares BatchNorm with GroupNorm seed by seed at one batch
+# size, with the rule `Paired`. `MIXED` asks that the seeds disagree in
+# sign. `UNRANKED` asks that BatchNorm is neither higher on every seed
+# nor lower on every seed. `LOWER` asks that BatchNorm is lower on every
+# seed.
 
 # %%
 def bn_minus_gn(batch_size, expect):

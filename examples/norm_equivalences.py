@@ -7,6 +7,15 @@
 # InstanceNorm with `affine=True` (and its default
 # `track_running_stats=False`). Each is checked numerically here, in
 # training mode, and asserted in `tests/test_norm_layers.py`.
+#
+# Why this matters for Batch Normalization: these layers differ in which
+# elements share one mean and one variance. When two of them pool exactly
+# the same elements, they compute the same output. Knowing these pairs
+# helps to read code that uses one layer where you expected the other.
+#
+# The method is the same for every pair: run both layers on the same input
+# and take the largest absolute difference between their outputs. If the
+# two layers are equivalent, that difference is zero or a rounding error.
 
 # %%
 import torch
@@ -23,6 +32,33 @@ x = torch.randn(N, C, H, W, generator=g, dtype=torch.float64) * 2 + 1
 def biggest(a, b):
     return (a - b).abs().max().item()
 
+
+# %% [markdown]
+# `x` is one batch of `N` images with `C` channels of `H` x `W` positions.
+# It is scaled and shifted, so its mean is away from 0 and its spread
+# 1: each layer has real work to do. It is in float64, so
+# rounding errors stay far below any real difference. `biggest(a, b)` is
+# the largest absolute difference between two outputs.
+#
+# ## The four pairs
+#
+# A new module is in training mode, so each layer below normalizes with
+# the statistics of `x` itself. The cell compares:
+#
+# - `flat`: BatchNorm2d on the images against BatchNorm1d on the same
+#   values with H and W flattened into one axis of length H * W. Both
+#   should pool each channel over the batch and all positions.
+# - `pooled`: BatchNorm1d on an (N, C) batch against BatchNorm2d on the
+#   same batch seen as (N, C, 1, 1) images. This is the shape of a
+#   feature map after global average pooling.
+# - `one_group`: GroupNorm with one group against LayerNorm over
+#   [C, H, W]. Both normalize each sample over all its channels and
+#   positions. Both layers keep their default affine parameters.
+# - `per_channel`: GroupNorm with C groups of one channel against
+#   InstanceNorm2d with `affine=True`. Both normalize each channel of each
+#   sample on its own.
+#
+# The `.double()` calls turn each layer into float64, to match `x`.
 
 # %%
 # --8<-- [start:equivalences]
@@ -41,10 +77,20 @@ per_channel = biggest(gnc(x), inorm(x))
 # --8<-- [end:equivalences]
 
 # %% [markdown]
+# ## The affine parameters
+#
 # The affine parts differ where the shapes differ: GroupNorm has one
 # weight and bias per channel, LayerNorm([C, H, W]) one per element. With
 # trained (non-uniform) parameters the outputs agree only when LayerNorm's
 # parameters are constant over H and W.
+#
+# The next cell tests both sides of that sentence. It gives GroupNorm
+# random weights and biases, one per channel, as training might. Then it
+# copies them into LayerNorm, repeating each channel's value over all H x
+# W positions (`same_when_broadcast`). Last, it changes a single
+# LayerNorm weight, which GroupNorm has no way to express
+# (`different_otherwise`). The writes into the parameters run under
+# `torch.no_grad()`.
 
 # %%
 # --8<-- [start:affine]
@@ -58,6 +104,20 @@ with torch.no_grad():
     ln.weight[0, 0, 0] += 1.0   # LayerNorm can vary within a channel
 different_otherwise = biggest(gn1(x), ln(x))
 # --8<-- [end:affine]
+
+# %% [markdown]
+# ## The results
+#
+# The table gives the largest difference for each comparison. Read the
+# last column. The first five rows compare two ways to compute the same
+# thing, so their differences should be zero or at the level of float64
+# rounding. A larger number in one of those rows would mean that the two
+# layers do not compute the same thing after all.
+#
+# The last row is the control. One changed weight must change the output
+# of LayerNorm, so its difference should be clearly above rounding. If it
+# were not, the method itself would be unable to see a difference, and
+# the small numbers above would mean nothing.
 
 # %%
 rows = [
@@ -73,9 +133,15 @@ rows = [
     ["GroupNorm(1, C), trained affine", "LayerNorm, one weight changed",
      f"{different_otherwise:.2f}"],
 ]
-for row in rows:
-    print(row)
 report.table("equivalences", ["This", "equals that", "Largest difference"],
              rows)
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers: the shape of the input and the
+# difference made by the changed weight. A reader can skip this section.
+
+# %%
 report.values(shape=f"({N}, {C}, {H}, {W})",
               different=f"{different_otherwise:.2f}")
