@@ -104,7 +104,7 @@ bins_after = torch.linspace(-2, 6, 33)
 for label, j in chosen.items():
     before.hist(pixels[:, j], bins=bins_before, alpha=0.5, label=label)
     after.hist(x_hat[:, j], bins=bins_after, alpha=0.5, label=label)
-before.set_title("pixel values (64 images)", fontsize=10)
+before.set_title(f"pixel values ({pixels.shape[0]} images)", fontsize=10)
 after.set_title("after step 3", fontsize=10)
 before.set_xlabel("intensity")
 after.set_xlabel("normalized value")
