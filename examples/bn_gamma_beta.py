@@ -5,6 +5,14 @@
 # gamma (`weight`) and shift beta (`bias`) let the network move them back
 # out; for a given batch they can even undo the normalization exactly
 # (Ioffe & Szegedy 2015, Section 3).
+#
+# Normalization alone has a cost. A sigmoid that only sees values near 0
+# behaves almost like a straight line, and a network of straight lines can
+# only compute straight-line functions. The last step of batch
+# normalization, y = gamma * x_hat + beta, gives that freedom back: the
+# network learns where each feature should sit. This lesson first measures
+# the two extremes, a feature far from 0 and the same feature normalized,
+# and then shows that gamma and beta can even return the input unchanged.
 
 # %%
 import matplotlib.pyplot as plt
@@ -20,12 +28,37 @@ g = torch.Generator().manual_seed(0)
 # %% [markdown]
 # ## A sigmoid and the values it is fed
 #
-# A feature whose values in the batch sit around 4 with spread 2 (as a
-# pre-activation can, once weights have grown), and the same feature after
-# normalization. For each, the code measures the sigmoid's mean slope,
-# where its slope is below 0.1 (the flat parts), and how well a straight
-# line fitted over the feature's own values describes the sigmoid there
-# (R squared, 1 for a perfect line).
+# A feature whose values in the batch sit far to the right of 0, with a
+# wide spread (as a pre-activation can, once weights have grown), and the
+# same feature after normalization. For each, the code measures the
+# sigmoid's mean slope, where its slope is below 0.1 (the flat parts), and
+# how well a straight line fitted over the feature's own values describes
+# the sigmoid there (R squared, 1 for a perfect line).
+#
+# `feature` holds a single feature for a large batch of samples. The
+# numbers in its line of code set the centre and the spread of its
+# values. `normalized` is the output of `nn.BatchNorm1d` with
+# `affine=False`: the layer has no gamma and beta, so its output is step 3
+# of the algorithm alone, with mean 0 and variance close to 1.
+#
+# The three measures, computed by the helpers below:
+#
+# - `slope(x)` is the derivative of the sigmoid at x. It is largest at
+#   x = 0, where it is 0.25. In the backward pass, the gradient that
+#   reaches the sigmoid's input is the gradient at its output times this
+#   slope. A small slope means a small gradient, here and in the layers
+#   below.
+# - The flat share is the share of values where the slope is below 0.1.
+# - `line_fit(x)` fits the best straight line through the points
+#   (x, sigmoid(x)) and returns its R squared. Close to 1 means that, over
+#   these values, the sigmoid could be replaced by a straight line.
+#
+# In the two printed lines, compare the raw and the normalized feature on
+# each measure. The raw feature should have the smaller mean slope and
+# the larger flat share. The normalized feature should have the R squared
+# closer to 1. Neither extreme is good for every layer: the raw feature
+# gets little gradient, and the normalized feature uses the sigmoid almost
+# as a straight line.
 
 # %%
 # --8<-- [start:sigmoid]
@@ -49,6 +82,19 @@ for name, x in [("raw", feature), ("normalized", normalized)]:
     print(f"{name:>10}: mean slope {slope(x).mean():.3f}, flat share "
           f"{flat:.2f}, straight-line R^2 {line_fit(x):.3f}")
 # --8<-- [end:sigmoid]
+
+# %% [markdown]
+# The figure puts the numbers above in one picture. The black curve is
+# the sigmoid, and the dotted line is its tangent at 0, 1/2 + x/4. The two
+# histograms (right axis) show where the values of the two versions of
+# the feature fall.
+#
+# Look at where each histogram sits under the curve. Where the red
+# histogram (the raw feature) sits, the sigmoid should be mostly flat,
+# close to 1. Where the blue histogram (the normalized feature) sits, the
+# sigmoid should stay close to the dotted tangent line. The sigmoid is
+# clearly curved between its nearly straight middle and its flat tails.
+# gamma and beta let the network move a feature there, or anywhere else.
 
 # %%
 grid = torch.linspace(-6, 10, 400)
@@ -82,6 +128,20 @@ report.figure(fig, "sigmoid")
 # the normalization of one batch, not of every batch. In evaluation mode,
 # with gamma = sqrt(running_var + eps) and beta = running_mean, the layer
 # is the identity for every input.
+#
+# Why the first statement holds: step 3 computes
+# x_hat = (x - mean) / sqrt(var + eps), and step 4 computes
+# gamma * x_hat + beta. With these two values of gamma and beta, step 4
+# multiplies by the same number that step 3 divided by, and adds back the
+# mean that step 3 subtracted.
+#
+# The code works in float64. It copies sqrt(var + eps) into the layer's
+# `weight`, with the biased variance of `x` (`correction=0`, as the layer
+# uses in training mode) and the layer's own `eps`. It copies the mean of
+# `x` into the layer's `bias`. Then it calls the layer on the same `x`.
+# Look at the printed largest difference between output and input: it
+# should be at the level of float64 rounding. A larger difference would
+# mean that gamma and beta do not exactly undo step 3.
 
 # %%
 # --8<-- [start:identity]
@@ -93,6 +153,14 @@ with torch.no_grad():
     restored = bn(x)
 print("largest |output - input|:", (restored - x).abs().max().item())
 # --8<-- [end:identity]
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section. The code
+# measures the slope, the flat share and the R squared of both versions of
+# the feature again, as numbers that the claims can use.
 
 # %%
 identity_error = (restored - x).abs().max().item()

@@ -5,6 +5,14 @@
 # (channel). For an (N, C) input that is each column over the N samples;
 # for an (N, C, H, W) input it is each channel over the N samples and all
 # H x W positions.
+#
+# This choice decides how many numbers the layer learns and keeps, and
+# how many values each mean and variance is computed from. A convolution
+# applies the same filter at every position of an image, so all positions
+# of one channel are treated as values of one feature (Ioffe & Szegedy
+# 2015, for convolutional layers). This lesson counts the statistics for
+# both shapes, checks the count against the layers' own buffers, and then
+# draws which values share one mean and variance.
 
 # %%
 import matplotlib.pyplot as plt
@@ -21,6 +29,24 @@ report = Report("bn_per_feature")
 #
 # The reduced dimensions are every dimension except dim 1; the number of
 # statistics is the size of the running buffers, one per channel.
+#
+# `per_channel_stats` takes the mean and the biased variance over `dims`:
+# dimension 0 (the samples) and every dimension after the channel
+# dimension. Its third result is the number of values behind each mean:
+# all elements divided by the number of channels.
+#
+# The loop tries it on a random `(N, C)` batch `x2d` with `nn.BatchNorm1d`
+# and a random `(N, C, H, W)` batch `x4d` with `nn.BatchNorm2d`. Each layer
+# is called once on its batch, in training mode, so that it updates its
+# `running_mean` buffer.
+#
+# In each printed line, compare three numbers: how many means there are,
+# how many values each mean is computed from, and the size of
+# `running_mean`. The number of means should equal the number of channels
+# and the size of `running_mean`. For `x2d` each mean covers the samples
+# only. For `x4d` it covers the samples and all positions, so each
+# statistic is computed from H x W times as many values as the batch has
+# samples.
 
 # %%
 # --8<-- [start:count]
@@ -39,8 +65,17 @@ for x, layer in [(x2d, nn.BatchNorm1d(64)), (x4d, nn.BatchNorm2d(16))]:
           "values; running_mean has", layer.running_mean.numel())
 # --8<-- [end:count]
 
+# %% [markdown]
+# Equal sizes do not yet show that the layer reduces over the same
+# dimensions. With `momentum=1.0`, the update of the running mean,
+# `running = (1 - momentum) * running + momentum * batch_mean`, keeps only
+# the mean of the last batch. So after one call on `x4d`, `running_mean`
+# of the layer `check` is the layer's own per-channel mean of that batch.
+# The printed line should say `True`: the layer computes one mean per
+# channel over the same values as `per_channel_stats`. The `assert` stops
+# the example if not.
+
 # %%
-stats_2d = per_channel_stats(x2d)
 stats_4d = per_channel_stats(x4d)
 check = nn.BatchNorm2d(16, momentum=1.0)  # running_mean := batch mean
 check(x4d)
@@ -55,6 +90,12 @@ assert match
 # its own mean and variance. Right: an (N, C, H, W) batch drawn as N stacks
 # of C feature maps; one channel, across every sample and every position,
 # shares one mean and variance.
+#
+# The drawing shows only a few samples and channels, and small feature
+# maps; the real batches above are larger. Look at the shaded cells: on
+# the left they form one column, on the right the same channel in every
+# sample, every position included. All shaded values are normalized with
+# the same two numbers, a mean and a variance.
 
 # %%
 fig, (left, right) = plt.subplots(1, 2, figsize=(7.2, 3.2),
@@ -101,7 +142,15 @@ for ax in (left, right):
         spine.set_visible(False)
 report.figure(fig, "shared_statistics")
 
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers. They are the counts printed
+# above: how many means each batch gives, and over how many values each
+# is computed. A reader can skip this section.
+
 # %%
+stats_2d = per_channel_stats(x2d)
 report.values(
     means_2d=stats_2d[0].numel(), values_2d=stats_2d[2],
     means_4d=stats_4d[0].numel(), values_4d=stats_4d[2],

@@ -7,6 +7,13 @@
 # gamma = beta = 1, but its outputs are those of gamma = 1 and beta = 0,
 # which we use. Each feature is normalized with its own mean and variance
 # over the two samples.
+#
+# A batch this small is easy to follow by hand, and it shows two things
+# that hold for any batch of two: each output is close to -1 or +1 unless
+# the two values are nearly equal, and the choice between the biased and
+# the unbiased variance changes every output. The source post's table
+# uses the unbiased variance, where PyTorch normalizes with the biased
+# one; the claims at the end check this against the post's number.
 
 # %%
 import matplotlib.pyplot as plt
@@ -18,6 +25,22 @@ from snippets.support.rules import HIGHER, Above, All, Below, Extreme
 
 report = Report("bn_worked_example")
 torch.set_printoptions(precision=4)
+
+# %% [markdown]
+# `torch.set_printoptions` above only shortens the printed numbers.
+#
+# ## The batch
+#
+# The two samples are the rows of `x`, so `x` has the shape `(N, C)` that
+# `nn.BatchNorm1d` expects, with two samples and three features. The
+# layer is created in float64 so that rounding errors stay tiny.
+# `bn.train()` makes it normalize with the statistics of this batch. Its
+# weight (gamma) is 1 and its bias (beta) is 0 by default, so
+# the output is the normalized value itself.
+#
+# Look at the printed output column by column. Each column is one feature,
+# and its two values should have opposite signs and the same size. With
+# two values, each lies as far above the mean as the other lies below it.
 
 # %%
 # --8<-- [start:batch]
@@ -37,6 +60,16 @@ print(y)
 # `nn.BatchNorm1d` normalizes with the biased variance (divide by N = 2).
 # The unbiased variance (divide by N - 1 = 1) is what `running_var` is
 # updated with, and what the source post's table uses in this step.
+#
+# The code computes both variances per feature, over the samples
+# (`dim=0`). `by_hand` is step 3 of the algorithm with the biased
+# variance, and the layer's own `eps`. `with_unbiased` is the same step
+# with the unbiased variance, which is not what the layer does; it is
+# computed only to compare with the source post.
+#
+# The printed line is the largest difference between `by_hand` and the
+# layer's output `y`. It should be at the level of float64 rounding: then
+# the few lines above are exactly what `nn.BatchNorm1d` computes.
 
 # %%
 # --8<-- [start:stats]
@@ -48,6 +81,16 @@ with_unbiased = (x - mean) / torch.sqrt(var_unbiased + bn.eps)
 # --8<-- [end:stats]
 max_difference = (by_hand - y).abs().max().item()
 print("largest |by hand - nn.BatchNorm1d|:", max_difference)
+
+# %% [markdown]
+# The table puts every number of the example side by side, one row per
+# feature. Compare the two variance columns: with N = 2 the unbiased
+# variance is twice the biased one, since it divides the same sum by
+# N - 1 = 1 instead of N = 2. Then compare the last two columns. The
+# layer's outputs should be close to -1 and +1; the outputs with the
+# unbiased variance are smaller in size by a factor close to sqrt(2). The
+# claims at the end check which of the two variances the post's table
+# shows.
 
 # %%
 rows = []
@@ -71,6 +114,18 @@ report.table("statistics",
 # than 2 sqrt(eps) (about 0.006), pulled towards 0 by eps otherwise.
 # With the unbiased variance ((a - b)^2 / 2) it would be about
 # +-1/sqrt(2).
+#
+# The figure shows each feature on its own line. The grey circles are the
+# two input values, the blue squares the outputs of `nn.BatchNorm1d`, and
+# the red triangles the outputs with the unbiased variance. However far
+# apart the two inputs are, the blue squares should land near -1 and +1,
+# and the red triangles near -1/sqrt(2) and +1/sqrt(2). Only a feature
+# whose two values are very close would have its squares pulled visibly
+# towards 0 by eps.
+#
+# This is why a batch of two tells the next layer little: in each feature
+# it says only which of the two samples is larger. And each output
+# depends on which other sample happens to be in the batch.
 
 # %%
 fig, ax = plt.subplots(figsize=(7.2, 2.8))
@@ -87,6 +142,14 @@ ax.set_xlabel("value")
 ax.legend(loc="lower left", fontsize=8)
 ax.set_title("Each feature of a batch of two maps to about -1 and +1")
 report.figure(fig, "batch_of_two")
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section. The code
+# also measures, for each feature, how far its outputs are pulled towards
+# 0 (`pull`), to find the feature that eps affects most.
 
 # %%
 magnitude = y.abs()

@@ -1,12 +1,27 @@
 # %% [markdown]
 # # Ioffe & Szegedy's Figure 1, on Fashion-MNIST
 #
-# A fully connected network with 3 hidden layers of 100 sigmoid units,
-# trained with mini-batches of 60, with and without BatchNorm before each
-# sigmoid, same optimizer and learning rate, over several seeds. We record
-# the test accuracy, the 15th, 50th and 85th percentiles of the input to
-# one sigmoid of the last hidden layer, and how much the inputs of every
-# hidden layer's sigmoids move between measurements.
+# A fully connected network with three hidden layers of sigmoid units,
+# trained with and without BatchNorm before each sigmoid, same optimizer
+# and learning rate, over several seeds. We record the test accuracy, the
+# 15th, 50th and 85th percentiles of the input to one sigmoid of the last
+# hidden layer, and how much the inputs of every hidden layer's sigmoids
+# move between measurements.
+#
+# Ioffe and Szegedy introduced batch normalization to reduce *internal
+# covariate shift*: the change in the distribution of a layer's inputs
+# that comes from training the layers below it. Their Figure 1 trains
+# this kind of network on MNIST, with 3 fully connected hidden layers of
+# 100 sigmoid units, 60 examples per mini-batch and 50,000 steps. Panel
+# (a) shows the test accuracy over training, with and without BN. Panels
+# (b) and (c) show the 15th, 50th and 85th percentiles of the input to a
+# typical sigmoid of the last hidden layer, without and with BN.
+#
+# This example repeats that experiment at a small scale, on Fashion-MNIST
+# instead of MNIST, for far fewer steps, and adds a direct measure of how
+# far the inputs of every layer move. It describes these runs; it does
+# not show why BatchNorm helps. The example `ics_noisy_bn` takes up that
+# question.
 
 # %%
 import matplotlib.pyplot as plt
@@ -33,10 +48,51 @@ BATCH, LR, HIDDEN = 60, 0.5, 100  # HIDDEN: sigmoid units per layer
 x_watch = x_test[:1000]              # fixed images to watch the sigmoids
 
 # %% [markdown]
+# The settings have names, and the text below refers to them by name:
+#
+# - `STEPS` is the number of training steps of each run, and `EVERY` the
+#   number of steps between two measurements. The fast build uses fewer
+#   steps and seeds.
+# - `SEEDS` lists the seeds. Each seed trains both networks once.
+# - `BATCH` is the mini-batch size, `LR` the learning rate of plain SGD,
+#   and `HIDDEN` the number of sigmoid units in each hidden layer. Compare
+#   `BATCH` and `HIDDEN` with the paper's 60 examples per mini-batch and
+#   100 units per layer.
+# - `x_watch` is a fixed set of test images. At every measurement the
+#   network is run on these same images, so that a change in the
+#   sigmoids' inputs comes from training, not from other images.
+#
+# ## Training, and watching the sigmoids
+#
 # One seed sets the order of the mini-batches and the initial weights;
 # both networks get the same seed, so they see the same batches and start
 # from the same first-layer weights (the later layers differ: without
 # their biases, BN's layers draw different numbers from the generator).
+#
+# `sigmoid_mlp(norm, hidden=HIDDEN)` builds the network: with `norm="bn"`
+# each hidden `Linear` layer has no bias and is followed by a
+# `BatchNorm1d`, then the sigmoid. `train` runs plain SGD on mini-batches
+# of `BATCH` images and stops after `STEPS` steps; `epochs` is just
+# large enough for that.
+#
+# After every step, `train` calls `watch`. Every `EVERY` steps, `watch`
+# records:
+#
+# - the input of every sigmoid for `x_watch`, from `sigmoid_inputs`. It
+#   runs the network in training mode, so that BatchNorm normalizes with
+#   the statistics of these images, and it leaves the running statistics
+#   and the random generators as they were, so that watching does not
+#   change training;
+# - the test accuracy, from `accuracy`, which switches the model to
+#   evaluation mode; `model.train()` switches it back before training
+#   goes on;
+# - the 15th, 50th and 85th percentiles of the input of one sigmoid (unit
+#   0) of the last hidden layer;
+# - for every hidden layer, the mean and the standard deviation of each
+#   sigmoid's input over `x_watch`.
+#
+# This cell shows nothing. It fills `history`, which the figures below
+# read.
 
 # %%
 # --8<-- [start:run]
@@ -69,6 +125,17 @@ for seed in SEEDS:
         history[norm, seed] = record
 # --8<-- [end:run]
 
+# %% [markdown]
+# ## Panel (a): test accuracy
+#
+# One line per run: blue for the network without BN, orange for the
+# network with BN, one line for each seed. Look first at the start: which
+# colour rises earlier? Then look at the end: which colour ends higher,
+# and is the gap still changing? Last, compare the lines of one colour
+# with each other. If they are close, the seed matters little next to the
+# difference between the colours. The paper's panel (a) draws the same two
+# curves for MNIST, over many more steps.
+
 # %%
 labels = {"none": "without BN", "bn": "with BN"}
 fig, ax = plt.subplots()
@@ -78,15 +145,30 @@ for i, norm in enumerate(labels):
         ax.plot(record["step"], record["accuracy"], color=f"C{i}",
                 alpha=0.8, linewidth=1,
                 label=labels[norm] if seed == SEEDS[0] else None)
-ax.set_xlabel("training step (mini-batches of 60)")
+ax.set_xlabel(f"training step (mini-batches of {BATCH})")
 ax.set_ylabel("test accuracy")
 ax.set_title(f"(a) Test accuracy, {len(SEEDS)} seeds each", fontsize=10)
 ax.legend()
 report.figure(fig, "accuracy")
 
 # %% [markdown]
+# ## Panels (b) and (c): one sigmoid's input
+#
 # Panels (b) and (c) follow one run (the first seed): the 15th and 85th
 # percentiles dashed and dotted, the median solid.
+#
+# The three lines describe the input of one sigmoid of the last hidden
+# layer over the images of `x_watch`: between the dashed and the dotted
+# line lie the middle 70% of the inputs. Compare the two panels. How much
+# do the lines move over training, and how far from 0 do they go? A
+# sigmoid is nearly flat far from 0, so inputs that drift there give
+# small gradients.
+#
+# With BN, in training mode, the mean and the standard deviation of these
+# inputs are set by the unit's `bias` (beta) and `weight` (gamma), as the
+# next section explains. The shape of the distribution can still change.
+# So if the lines with BN are steadier, part of the reason is how BN is
+# built.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), sharey=True)
@@ -109,11 +191,17 @@ report.figure(fig, "percentiles")
 #
 # For each hidden layer, the change of each sigmoid's input mean and
 # standard deviation (over the watched images, in training mode) between
-# two measurements, averaged over the 100 units. With BatchNorm in
+# two measurements, averaged over the `HIDDEN` units. With BatchNorm in
 # training mode that mean is the layer's `bias` and that standard
 # deviation |`weight`| (up to eps and the n - 1 of an unbiased estimate),
 # so for that network the measure follows how
 # fast those two parameters are trained.
+#
+# `shift(record, layer)` computes this measure for one run and one hidden
+# layer. Between two measurements, it takes for each unit the absolute
+# change of the mean plus the absolute change of the standard deviation,
+# and averages over the units. It returns one number for each pair of
+# consecutive measurements.
 
 # %%
 # --8<-- [start:shift]
@@ -128,6 +216,16 @@ def shift(record, layer):
 # --8<-- [end:shift]
 
 
+# %% [markdown]
+# The figure has one panel per hidden layer, with the measure on a log
+# scale and one line per run, coloured as in panel (a). Look at whether
+# one colour lies below the other in every panel, for every seed, and
+# whether the gap changes over training. Keep the caveat above in mind:
+# for the network with BN, the lines show how fast beta and gamma change,
+# while for the network without BN they show the effect of the layer's
+# own weights and of every layer below.
+
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(7.2, 2.8), sharey=True)
 for layer, ax in enumerate(axes):
     for i, norm in enumerate(labels):
@@ -146,10 +244,22 @@ report.figure(fig, "shift")
 # %% [markdown]
 # ## Results over the seeds
 #
-# A run's final accuracy is the mean of its last five measurements, less
-# noisy than any one of them. The target accuracy is 95% of the mean
-# final accuracy without BN. Each comparison pairs the two networks seed
-# by seed (one seed gives both the same batches and first-layer weights).
+# A run's final accuracy is the mean of its last `LAST` measurements,
+# less noisy than any one of them. The target accuracy is `TARGET_SHARE`
+# times the mean final accuracy without BN. Each comparison pairs the two
+# networks seed by seed (one seed gives both the same batches and
+# first-layer weights).
+#
+# The code reduces each run to a few numbers, one per seed (`per_seed`):
+#
+# - `final`: the final accuracy;
+# - `reach`: the first measured step at which the test accuracy reached
+#   `target` (a run that never reaches it counts as `STEPS + EVERY`);
+# - `layer_shift`: the mean of the measure `shift` over training, for
+#   each hidden layer, and `all_shift`, its mean over the layers.
+#
+# `reach` is only known to within `EVERY` steps, since accuracy is only
+# measured every `EVERY` steps.
 
 # %%
 def per_seed(norm, metric):
@@ -172,8 +282,42 @@ layer_shift = {(n, layer): per_seed(n, lambda r, layer=layer:
 all_shift = {n: [mean(v) for v in zip(*(layer_shift[n, layer]
                                        for layer in range(3)))]
              for n in labels}
+
+# %% [markdown]
+# The table shows these numbers for each network, one value per seed,
+# in the order of `SEEDS`. Read each column across the two rows, seed by
+# seed: the same position in both rows belongs to the same seed, so to
+# the same batches. The column headers give the number of steps and the
+# target.
+
+# %%
+report.table("results", [
+    "Network", f"Final test accuracy ({STEPS:,} steps)",
+    f"First measured step at {target:.1%}", "Mean input shift (all layers)"],
+    [[labels[n], ", ".join(f"{a:.2%}" for a in final[n]),
+      ", ".join(f"{s:,}" for s in reach[n]),
+      ", ".join(f"{s:.3f}" for s in all_shift[n])] for n in labels])
+
+# %% [markdown]
+# Last, each measure is compared seed by seed with `Comparison`, the
+# network with BN against the one without. Each printed line gives a
+# verdict and then the mean difference (with BN minus without), its range
+# over the seeds, and on how many seeds it went which way.
+#
+# - The verdict is "better" or "worse" when the difference goes the same
+#   way on every seed, "tied" when some seeds show no difference and the
+#   rest go one way, and "within seed-to-seed noise" when the seeds
+#   disagree. For the shift, where neither direction is better, it says
+#   "higher" or "lower".
+# - For the steps to the target, fewer steps count as better.
+#
+# These lines describe the seeds at hand. With few seeds, all of them can
+# agree by chance even if the two networks were alike. That is why the
+# site says on how many seeds a difference went which way, and by how
+# much, and does not call a difference real.
+
+# %%
 speed = Comparison(reach["bn"], reach["none"], higher_is_better=False)
-saved = [p - b for p, b in zip(reach["none"], reach["bn"])]  # steps, by seed
 end = Comparison(final["bn"], final["none"])
 steadier = [Comparison(layer_shift["bn", layer], layer_shift["none", layer],
                        higher_is_better=None) for layer in range(3)]
@@ -181,12 +325,16 @@ print("steps to target:", speed.verdict, speed.describe(" steps"))
 print("final accuracy:", end.verdict, end.describe())
 for layer, c in enumerate(steadier):
     print(f"shift, layer {layer + 1}:", c.verdict, c.describe())
-report.table("results", [
-    "Network", f"Final test accuracy ({STEPS:,} steps)",
-    f"First measured step at {target:.1%}", "Mean input shift (all layers)"],
-    [[labels[n], ", ".join(f"{a:.2%}" for a in final[n]),
-      ", ".join(f"{s:,}" for s in reach[n]),
-      ", ".join(f"{s:.3f}" for s in all_shift[n])] for n in labels])
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote these numbers, and each claim is a rule that the
+# build checks against this run. A reader can skip this section.
+#
+# First, panels (b) and (c) in numbers: how far the three percentiles
+# travel over training in the run shown, and where the median with BN
+# starts and ends.
 
 # %%
 # Panels (b) and (c): how far the three percentiles travel, summed over
@@ -208,7 +356,13 @@ report.claim("bn_percentiles_travel_less", Greater(
     f"distance the percentiles travelled without BN (seed {SEEDS[0]})",
     travel(shown["none"]), "with BN", travel(shown["bn"])))
 
+# %% [markdown]
+# The settings and the summary of every seed, as the site's page quotes
+# them. `saved` is, seed by seed, how many steps sooner the network with
+# BN reached the target (negative if it was later).
+
 # %%
+saved = [p - b for p, b in zip(reach["none"], reach["bn"])]  # steps, by seed
 report.values(
     last=LAST, units=HIDDEN, target_share=f"{100 * TARGET_SHARE:.0f}%",
     steps=f"{STEPS:,}", every=EVERY, lr=LR, batch=BATCH, seeds=len(SEEDS),
@@ -222,6 +376,11 @@ report.values(
     acc_gap_high=f"{100 * end.paired[1]:+.2f}",
     shift_bn=f"{mean(all_shift['bn']):.3f}",
     shift_plain=f"{mean(all_shift['none']):.3f}")
+
+# %% [markdown]
+# The claims compare the two networks seed by seed, with the paired rule
+# `Paired`: each holds only if the difference goes the expected way on
+# every seed.
 
 # %%
 def bn_against_plain(measure, values, expect, network="the network", **how):
