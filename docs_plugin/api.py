@@ -460,7 +460,9 @@ def index_page(names: SiteNames, titles: dict[str, str],
     the pages and examples that use it."""
     versions = names.inventory.versions
     lines = [
-        "---", "hide:", "  - toc", "---", "", f"# {TITLE}", "",
+        # search finds each name on the pages that explain it
+        "---", "hide:", "  - toc", "search:", "  exclude: true", "---", "",
+        f"# {TITLE}", "",
         "Every name of PyTorch's API that this site's text, code blocks "
         "and examples use, with the pages and examples that use it. Each "
         "name links to the documentation of the versions the site was "

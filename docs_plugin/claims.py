@@ -206,7 +206,8 @@ def page(state, nav) -> str:
             "them out" if state.settings.fast else
             "full size: a claim that does not hold fails the build")
     lines = [
-        "---", "hide:", "  - toc", "---", "",
+        # every sentence is on its own page already: search finds it there
+        "---", "hide:", "  - toc", "search:", "  exclude: true", "---", "",
         "# Claims checked", "",
         "Every sentence on this site whose truth depends on a run ends "
         "with a mark that links here. The example named next to it "

@@ -8,7 +8,7 @@ import html
 import re
 from pathlib import Path
 
-from docs_plugin import stamps
+from docs_plugin import css_prune, stamps
 from docs_plugin.background import Running
 
 # nbconvert's template loads MathJax and Mermaid from CDNs; KaTeX renders
@@ -90,7 +90,7 @@ def code_once(content: str) -> str:
 
 
 PRE = re.compile(r"(<pre[^>]*>)(.*?)(</pre>)", re.S)
-TAG = re.compile(r"<[^>]+>")
+TABLE = re.compile(r"<table\b.*?</table>", re.S)
 PROMPT = re.compile(r'<div class="jp-(?:InputPrompt|OutputPrompt)[^"]*">'
                     r"[^<]*</div>")
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
@@ -98,19 +98,22 @@ COPY_BUTTON = re.compile(r"<clipboard-copy\b.*?</clipboard-copy>", re.S)
 
 
 def for_search(content: str) -> str:
-    """What search indexes of a gallery page: its text and its code, once,
-    without prompts (``In [3]:``), copy buttons ("Copied!"), scripts or
-    highlighting markup (tens of thousands of ``<span>`` a page, which made
-    search the longest part of a warm build).
+    """What search indexes of a gallery page: its text, without prompts
+    (``In [3]:``), copy buttons ("Copied!"), scripts or highlighting markup
+    (tens of thousands of ``<span>`` a page, which made search the longest
+    part of a warm build), code blocks or tables.
 
     >>> for_search('<div class="jp-InputPrompt jp-InputArea-prompt">In&nbsp;'
     ...            '[1]:</div><pre id="c"><span class="n">x</span> = 1</pre>'
-    ...            '<script>copy()</script>')
-    '<pre>x = 1</pre>'
+    ...            '<p>Look at <code>x</code>.</p><script>copy()</script>')
+    '<p>Look at <code>x</code>.</p>'
     """
     content = SCRIPT.sub("", PROMPT.sub("", COPY_BUTTON.sub("", content)))
-    return PRE.sub(lambda m: "<pre>" + TAG.sub("", m.group(2)) + "</pre>",
-                   content)
+    # Its code and what its cells printed or showed (numbers of one run,
+    # not words to find) are left out: the teaching pages show the code
+    # that matters, and search finds it there. Code was half of the
+    # search index, which every page loads.
+    return TABLE.sub("", PRE.sub("", content))
 
 
 def finish(state, content, name, config) -> str:
@@ -134,6 +137,7 @@ def finish(state, content, name, config) -> str:
                               'class="jp-Cell-inputWrapper"')
     content = (f'<link rel="stylesheet" href="../../{NOTEBOOK_CSS}">'
                + code_once(content))
+    state.notebook_classes |= css_prune.classes_in(content)
     if name in state.failures:
         error = state.failures[name]
         if isinstance(error, Running):
@@ -169,7 +173,8 @@ def _download_bar(state, run, name, config):
         buttons.append(f'<a class="md-button" href="{colab}">Open in '
                        "Colab</a>")
     return (
-        '<div class="example-downloads">' + " ".join(buttons) +
+        '<div class="example-downloads" data-search-exclude>'
+        + " ".join(buttons) +
         f"<span>Ran in {run.seconds:.1f} s when this site was built. "
         + (stamps.sentence([run.ran], "It") + " " if run.ran else "")
         + "The downloads run on their own, in an empty folder, with "
@@ -188,6 +193,10 @@ def write_stylesheet(state, site_dir) -> None:
                 encoding="utf-8")
     dark = dark.replace(".jupyter-wrapper",
                         '[data-md-color-scheme="slate"] .jupyter-wrapper')
+    # only the rules and properties the gallery pages can use: 580 KB
+    # of JupyterLab's styles became 19 KB
+    css = css_prune.without_unused_properties(css_prune.prune(
+        state.notebook_css + "\n" + dark, state.notebook_classes))
     target = Path(site_dir) / NOTEBOOK_CSS
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(state.notebook_css + "\n" + dark, encoding="utf-8")
+    target.write_text(css, encoding="utf-8")

@@ -82,7 +82,7 @@ def _stamp(state, used) -> str:
                if count == 1 else
                f"The {count} examples behind this page's figures and "
                "numbers")
-    return ('\n\n<p class="run-stamp">'
+    return ('\n\n<p class="run-stamp" data-search-exclude>'
             + stamps.sentence(records, subject) + "</p>\n")
 
 

@@ -34,6 +34,7 @@ from docs_plugin import (
     execution,
     gallery,
     gallery_pages,
+    images,
     imports,
     outputs,
     pages,
@@ -115,6 +116,8 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         if src.startswith("gallery/") and src.endswith(".ipynb"):
             content = gallery_pages.finish(self.state, content,
                                            Path(src).stem, config)
+        content = images.with_sizes(content, page.url, lambda path: (
+            (found := files.get_file_from_path(path)) and found.abs_src_path))
         return self.state.api.link(content)
 
     # Search indexes a lighter copy of each gallery page
@@ -124,6 +127,8 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
         if page.file.src_path.endswith(".ipynb"):
             self._shown = page.content
             page.content = gallery_pages.for_search(page.content)
+            # a name a teaching page explains is found there first
+            page.meta["search"] = {"boost": 0.5}
         return context
 
     @event_priority(-50)  # after search's, before the page is rendered

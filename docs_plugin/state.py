@@ -24,6 +24,7 @@ class BuildState:
     stated: list[dict] = field(default_factory=list)  # claims on pages
     thumbnails: set[str] = field(default_factory=set)
     notebook_css: str | None = None
+    notebook_classes: set[str] = field(default_factory=set)  # pages use
     api: object = None  # api.SiteNames: the PyTorch names it uses
 
     @property
