@@ -81,9 +81,8 @@ def full_step(model, optimizer, xb, yb):
 # First, a model to look at. The MLP has a BatchNorm1d layer after each
 # hidden Linear layer. It trains for `warm_up` steps on whole batches
 # before we measure, so that the input of its BatchNorm layers is not the
-# one of the initial weights. Then we
-# take the next batch of the stream, `xb`, with its labels `yb`. The
-# later sections use this same batch.
+# one of the initial weights. Then we take the next batch of the stream,
+# `xb`, with its labels `yb`. The later sections use this same batch.
 
 # %%
 torch.manual_seed(0)
@@ -100,7 +99,7 @@ xb, yb = next(stream)
 # Now the input of the first BatchNorm1d layer, `h`: the output of the
 # Flatten layer and of the first Linear layer, for the whole batch. Per
 # feature, we take the mean and the biased standard deviation over the
-# whole batch (`correction=0`, as BatchNorm in training mode uses). Then
+# whole batch (`correction=0`, as BatchNorm in training mode does). Then
 # we cut `h` into the micro-batches and do the same for each part.
 #
 # For each micro-batch, the table gives two numbers. The first is how far
@@ -211,9 +210,9 @@ for seed in seeds:
 # Compare the two columns row by row: each row is a fair pair, because
 # the two runs of a seed differ only in how the step is taken.
 #
-# The line after the table sums up the pairs. `Comparison` gives the
-# verdict "better" or "worse" only when every seed points the same way;
-# when some seeds point one way and some the other, it says "within
+# The line after the table summarizes the pairs. `Comparison` gives the
+# verdict "better" or "worse" only when the difference has the same sign
+# on every seed; when the sign differs between seeds, it says "within
 # seed-to-seed noise". It also gives the mean difference and its range
 # over the seeds, in percentage points. With so few seeds, the result
 # describes these runs only. The claim at the end asks whether

@@ -60,11 +60,11 @@ dtypes = {"conv output": h.dtype, "BatchNorm2d output": y.dtype,
 
 # %% [markdown]
 # The table lists the dtype of each tensor. Compare the two BatchNorm2d
-# outputs: does the output follow the dtype of the input, or does autocast
-# decide it? Then look at the last three rows: the weight and the running
-# statistics are the layer's state, which lasts across training steps.
-# Their dtype tells us whether BatchNorm keeps its state in float32 while its
-# input is bfloat16.
+# outputs: does the output follow the dtype of the input, or does
+# autocast decide it? Then look at the last three rows: the weight and
+# the running statistics are the layer's state, which lasts across
+# training steps. Their dtype tells us whether BatchNorm keeps its state
+# in float32 while its input is bfloat16.
 
 # %%
 report.table("dtypes", ["Tensor (inside autocast)", "dtype"],
@@ -146,9 +146,10 @@ print(f"channels_last output: {layout}; largest difference {gap:.1e}, "
 #
 # bfloat16 keeps 8 significant bits: a relative rounding of at most
 # 2 ** -8 per operation. So the bfloat16 difference, relative to the size
-# of the outputs, should be of that order: more than 2 ** -10, and less
-# than a few bfloat16 epsilons. The other two claims compare the two
-# layouts with each other and with float64.
+# of the outputs, should be of that order: the claim's lower bound is a
+# little below it, and its upper bound is a few bfloat16 epsilons. The
+# other two claims compare the two layouts with each other and with
+# float64.
 
 # %%
 report.values(low_precision=f"{low_precision:.2g}", images=len(x),

@@ -152,10 +152,10 @@ report.table("equality", [
 #
 # The error of per-replica BatchNorm should depend on how many images each
 # process holds. For each per-process batch size b in `per_rank`, we draw
-# 2 x b images at random and split them between the two processes, b
-# each. Each process normalizes its b images with the synchronized layer
-# and with its own BatchNorm2d, and compares both with BatchNorm on all
-# the 2 x b images. This repeats for `draws` random draws.
+# b images at random for each process. Each process normalizes its b
+# images with the synchronized layer and with its own BatchNorm2d, and
+# compares both with BatchNorm on all the images of the draw, its own and
+# the other process's. This repeats for `draws` random draws.
 #
 # The worker `squared_errors` returns sums of squared differences and the
 # number of values they cover. `rms` turns them into one root mean square
@@ -259,13 +259,15 @@ print(distributed.launch(distributed.sync_batchnorm_on_cpu, 2)[0])
 # The site's pages quote the numbers below, and each claim is a rule that
 # the build checks against this run. A reader can skip this section.
 #
-# The differences are measured in the units of the inputs: 1e-4 of the
-# largest input (`scale`) is float32 rounding, far below what per-replica
-# statistics change. The bias gradient is the sum of the upstream
-# gradients, whatever the statistics: the same for every layer, so the
-# claim that per-replica BatchNorm differs leaves it out. That claim asks
-# for 100 times as far off as the synchronized layer, and above rounding
-# even where the synchronized difference is exactly 0.
+# The differences are measured in the units of the inputs: the bounds for
+# "the same" are a small fraction of `scale`, the largest input. Float32
+# rounding stays below them; per-replica statistics change far more. The
+# bias gradient is the sum of the upstream gradients, whatever the
+# statistics: the same for every layer, so the claim that per-replica
+# BatchNorm differs leaves it out. That claim asks, for each other
+# quantity, for a difference `factor` times the synchronized one, and
+# above rounding (`margin`) even where the synchronized difference is
+# exactly 0.
 
 # %%
 report.values(

@@ -142,20 +142,20 @@ print(f"frozen vs eval-mode model: {difference:.1e} (outputs up to "
 # A state dict holds a layer's parameters and buffers. Two things can go
 # missing when it moves from one kind of layer to another.
 #
-# First, `num_batches_tracked`: the BatchNorm2d state dict has it, and
-# the frozen layer has no such buffer. Second, `eps`: it is a setting of
-# the layer, neither a parameter nor a buffer, so it is not in a state
-# dict at all. A layer
-# loaded from a state dict keeps the `eps` it was built with.
+# First, `num_batches_tracked`: the BatchNorm2d state dict has it, and the
+# frozen layer has no such buffer. Second, `eps`: it is a setting of the
+# layer, neither a parameter nor a buffer, so it is not in a state dict at
+# all. A layer loaded from a state dict keeps the `eps` it was built with.
 #
-# To see the second, a BatchNorm2d with `eps=1e-3` runs in training mode
-# over many batches of features of small variance: the images, repeated
-# over 8 channels and scaled down. Its running statistics follow those
-# features. Then its state dict goes into two FrozenBatchNorm2d layers:
-# `default`, built with the default `eps=1e-5`, and `same_eps`, built with
-# the BatchNorm2d's own `eps`. `probe` is a batch of other images, scaled
-# the same way. The variance of these features is small, so `eps` is not
-# small next to it, and the choice of `eps` shows in the outputs.
+# To see the second, `bn` is a BatchNorm2d built with an `eps` larger than
+# the default. It runs in training mode over many batches of features of
+# small variance: the images, repeated over its channels and scaled down.
+# Its running statistics follow those features. Then its state dict goes
+# into two FrozenBatchNorm2d layers: `default`, built with the default
+# `eps=1e-5`, and `same_eps`, built with the `eps` of `bn`. `probe` is a
+# batch of other images, scaled the same way. The variance of these
+# features is small, so `eps` is not small next to it, and the choice of
+# `eps` shows in the outputs.
 
 # %%
 # --8<-- [start:eps]
@@ -225,10 +225,11 @@ report.table("trainable", ["Model", "Trainable parameters",
 # The site's pages quote the numbers below, and each claim is a rule that
 # the build checks against this run. A reader can skip this section.
 #
-# Float32 rounding here means a difference under 1e-5 of the largest
-# output. For `eps`, the claim asks for the default-eps layer to be 100
-# times as far off as the same-eps layer, and above rounding even where
-# the same-eps layer gives exactly 0.
+# Float32 rounding here means a difference under a small fraction of
+# `scale`, the largest output. For `eps`, the claim asks for the layer
+# with the default `eps` to be `factor` times as far off as the layer
+# with the same `eps`, and above rounding (`margin`) even where the
+# latter gives exactly 0.
 
 # %%
 report.values(steps=steps, difference=f"{difference:.1e}",

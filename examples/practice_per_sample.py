@@ -147,12 +147,11 @@ report.table("replace", ["BatchNorm2d layer", "before", "after"],
 # The cost shows in eval mode. Without running statistics, the layer
 # normalizes with the statistics of the batch in eval mode too. The
 # printed number is the largest difference between the first image's
-# output alone and in the batch. For a model with running statistics,
-# only float32 rounding could make it differ from 0. A value above
-# rounding means that the patched model's
-# predictions depend on which other images are in the batch. So patch a
-# copy for the per-sample gradients, and keep the original for
-# evaluation.
+# output alone and in the batch. For a model with running statistics, only
+# float32 rounding could make it differ from 0. A value above rounding
+# means that the patched model's predictions depend on which other images
+# are in the batch. So patch a copy for the per-sample gradients, and keep
+# the original for evaluation.
 
 # %%
 batch_dependence = (alone - in_batch).abs().max().item()

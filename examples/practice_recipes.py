@@ -188,12 +188,12 @@ report.figure(fig, "recipes")
 # In the table, "Variant" and "Reference" are the means over the seeds
 # (test accuracy in percent). "Effect" is the mean of the per-seed
 # differences, variant minus reference, and "By seed" their range.
-# "Verdict" says "better" or "worse" only when every seed points the same
-# way, and "within seed-to-seed noise" when some seeds point one way and
-# some the other. For the size of gamma, which is neither better nor
-# worse, it says "larger" or "smaller" on every seed. With so few seeds, a
-# verdict describes these runs; it does not make a general rule. Read the
-# verdict column together with the "By seed" range.
+# "Verdict" says "better" or "worse" only when the difference has the same
+# sign on every seed, and "within seed-to-seed noise" when the sign
+# differs between seeds. For the size of gamma, which is neither better
+# nor worse, it says "larger" or "smaller" on every seed. With so few
+# seeds, a verdict describes these runs; it does not make a general rule.
+# Read the verdict column together with the "By seed" range.
 
 # %%
 decay_all, groups, zero = (runs[v] for v in variants)

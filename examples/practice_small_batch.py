@@ -66,12 +66,12 @@ SEEDS = [0, 1, 2]
 # With r_max = 1 and d_max = 0 there is no correction, and it is
 # BatchNorm.
 #
-# So Batch Renormalization starts as BatchNorm and relaxes its limits
-# gradually. `relax` sets the limits of every BatchRenorm layer of a
-# model from the step number: r_max = 1 and d_max = 0 until a share
-# `START` of the steps, then a linear rise to `R_MAX` and `D_MAX` over a
-# further share `RAMP` of them. `train` calls it after every optimizer
-# step; it changes nothing in the other variants.
+# Here Batch Renormalization starts as BatchNorm and relaxes its limits
+# gradually. `relax` sets the limits of every BatchRenorm layer of a model
+# from the step number: r_max = 1 and d_max = 0 until a share `START` of
+# the steps, then a linear rise to `R_MAX` and `D_MAX` over a further
+# share `RAMP` of them. `train` calls it after every optimizer step; it
+# changes nothing in the other variants.
 #
 # `variants` maps each name to a function of the micro-batch size that
 # returns the normalization layer for the MLP. The two whole-batch
@@ -195,10 +195,10 @@ report.figure(fig, "small_batch")
 # In the table, "Variant" and "Reference" are mean accuracies over the
 # seeds. "Effect" is the mean of the per-seed differences, variant minus
 # reference, in percentage points, and "By seed" their range. "Verdict"
-# says "better" or "worse" only when every seed points the same way, and
-# "within seed-to-seed noise" when some seeds point one way and some the
-# other. With so few seeds, a verdict describes these runs; it does not
-# make a general rule.
+# says "better" or "worse" only when the difference has the same sign on
+# every seed, and "within seed-to-seed noise" when the sign differs
+# between seeds. With so few seeds, a verdict describes these runs; it
+# does not make a general rule.
 
 # %%
 comparisons = {}  # key -> (label, comparison of its own two sets of runs)
