@@ -1,12 +1,21 @@
 # %% [markdown]
 # # Fine-tuning with frozen BatchNorm: FrozenBatchNorm2d
 #
-# torchvision's `FrozenBatchNorm2d` is BatchNorm2d reduced to its
-# evaluation-mode formula, with everything fixed: weight, bias and the
-# running statistics are buffers, not parameters. This example lists what
-# each layer holds, swaps the BatchNorm2d layers of a small trained CNN
-# for frozen ones loaded from their state dicts, compares the outputs,
-# and shows what the state dicts do not carry over.
+# When a pretrained model is fine-tuned with small batches, the statistics
+# of each batch are noisy, and the running statistics from pretraining
+# may describe the data better. One way to keep them is torchvision's
+# `FrozenBatchNorm2d`. It is BatchNorm2d reduced to its evaluation-mode
+# formula, with everything fixed: weight, bias and the running statistics
+# are buffers, not parameters.
+#
+# This example:
+#
+# 1. lists what each layer holds (parameters and buffers);
+# 2. swaps the BatchNorm2d layers of a small trained CNN for frozen ones,
+#    loaded from their state dicts, and compares the outputs;
+# 3. shows two things that the state dicts do not carry over;
+# 4. compares FrozenBatchNorm2d with a helper that only pins the mode of
+#    the BatchNorm2d layers.
 
 # %%
 import copy
@@ -22,6 +31,15 @@ from snippets.support.report import FAST, Report
 from snippets.support.rules import Above, All, Below, Equal, Greater
 from snippets.support.training import train
 
+# %% [markdown]
+# The model to freeze: the small CNN of `snippets/experiments/models.py`
+# (convolution, BatchNorm2d, ReLU and max-pooling, twice, then a Linear
+# classifier), trained with Adam on Fashion-MNIST for `steps` steps. A
+# short run is enough: we only need running statistics and weights that
+# are not the initial ones. At the end the model goes to eval mode, as
+# it would be after training.
+
+# %%
 report = Report("practice_frozen_bn")
 x_train, y_train = data.load("fashion_mnist", train=True)
 torch.manual_seed(0)
@@ -35,6 +53,17 @@ model.eval()
 
 # %% [markdown]
 # ## What each layer holds
+#
+# `holdings` lists the names of a layer's parameters and of its buffers.
+# The difference matters for training: an optimizer built from
+# `model.parameters()` updates parameters only, and buffers are never in
+# that list.
+#
+# In the table, compare where `weight` and `bias` sit in each row. In
+# `nn.BatchNorm2d` they are parameters, so an optimizer trains them. In
+# `FrozenBatchNorm2d` they are buffers, next to the running statistics,
+# so nothing trains them. Note also which layer has a
+# `num_batches_tracked` buffer: the next sections come back to it.
 
 # %%
 def holdings(layer):
@@ -46,14 +75,25 @@ rows = [[name, *holdings(layer)] for name, layer in [
     ("nn.BatchNorm2d(8)", nn.BatchNorm2d(8)),
     ("FrozenBatchNorm2d(8)", FrozenBatchNorm2d(8))]]
 report.table("holdings", ["Layer", "Parameters", "Buffers"], rows)
-print(rows)
 
 
 # %% [markdown]
 # ## Swapping the layers of a trained model
 #
-# Every BatchNorm2d becomes a FrozenBatchNorm2d with the same `eps`,
-# loaded from the BatchNorm2d's state dict.
+# `to_frozen` copies the model, then walks through its layers. Every
+# BatchNorm2d becomes a FrozenBatchNorm2d with the same `eps`, loaded from
+# the BatchNorm2d's state dict. Any other layer is searched the same way
+# for BatchNorm2d layers inside it.
+#
+# Then three measurements on a batch of training images `x`:
+#
+# - `difference`: the frozen model against the original in eval mode.
+#   Both should compute the same formula with the same numbers.
+# - `moved`: the original model in training mode against eval mode. In
+#   training mode BatchNorm2d normalizes with the statistics of the batch.
+#   This pass runs on a copy, because a training-mode pass also updates
+#   the running statistics, even under `no_grad`.
+# - `stays`: the frozen model in training mode against eval mode.
 
 # %%
 # --8<-- [start:swap]
@@ -82,6 +122,16 @@ with torch.no_grad():
              - model.eval()(x[:8])).abs().max().item()
     stays = (frozen.train()(x[:8]) - frozen.eval()(x[:8])).abs().max().item()
 # --8<-- [end:swap]
+
+# %% [markdown]
+# The printed line gives the three numbers, and the size of the outputs
+# for scale. Read `difference` against that size: a value at the level of
+# float32 rounding means the swap kept the model's function. Then compare
+# `moved` and `stays`. The original model changes its outputs when it
+# switches mode. If the frozen model does not, `model.train()` cannot
+# change it during fine-tuning, which is the point of freezing.
+
+# %%
 print(f"frozen vs eval-mode model: {difference:.1e} (outputs up to "
       f"{scale:.1f}); train vs eval: BatchNorm2d {moved:.2f}, frozen "
       f"{stays:.1e}")
@@ -89,9 +139,23 @@ print(f"frozen vs eval-mode model: {difference:.1e} (outputs up to "
 # %% [markdown]
 # ## What the state dict does not carry
 #
-# `num_batches_tracked` is dropped on loading, and `eps` is not in a state
-# dict at all: a layer trained with `eps=1e-3`, loaded into a
-# FrozenBatchNorm2d built with the default `eps=1e-5`.
+# A state dict holds a layer's parameters and buffers. Two things can go
+# missing when it moves from one kind of layer to another.
+#
+# First, `num_batches_tracked`: the BatchNorm2d state dict has it, and the
+# frozen layer has no such buffer. Second, `eps`: it is a setting of the
+# layer, neither a parameter nor a buffer, so it is not in a state dict at
+# all. A layer loaded from a state dict keeps the `eps` it was built with.
+#
+# To see the second, `bn` is a BatchNorm2d built with an `eps` larger than
+# the default. It runs in training mode over many batches of features of
+# small variance: the images, repeated over its channels and scaled down.
+# Its running statistics follow those features. Then its state dict goes
+# into two FrozenBatchNorm2d layers: `default`, built with the default
+# `eps=1e-5`, and `same_eps`, built with the `eps` of `bn`. `probe` is a
+# batch of other images, scaled the same way. The variance of these
+# features is small, so `eps` is not small next to it, and the choice of
+# `eps` shows in the outputs.
 
 # %%
 # --8<-- [start:eps]
@@ -108,6 +172,18 @@ with torch.no_grad():
     wrong_eps = (default(probe) - bn.eval()(probe)).abs().max().item()
     right_eps = (same_eps(probe) - bn.eval()(probe)).abs().max().item()
 # --8<-- [end:eps]
+
+# %% [markdown]
+# The first line answers two questions: is `num_batches_tracked` in the
+# state dict, and is it among the frozen layer's buffers after loading?
+# The second line gives the largest output difference from the original
+# layer in eval mode, for each frozen layer. The layer built with the
+# same `eps` should agree up to float32 rounding. Compare the other one
+# with it: any gap above rounding comes from `eps` alone, because both
+# loaded the same state dict. So when you swap layers, pass `eps` by hand,
+# as `to_frozen` does.
+
+# %%
 print("num_batches_tracked in the state dict:",
       "num_batches_tracked" in state, "; kept:",
       "num_batches_tracked" in dict(same_eps.named_buffers()))
@@ -118,18 +194,23 @@ print(f"eps 1e-5 instead of 1e-3: {wrong_eps:.3f}; the same eps: "
 # ## FrozenBatchNorm2d or the freezing helper
 #
 # The inference page's `freeze_batchnorm_statistics` keeps the BatchNorm2d
-# layers (their weight and bias still train) and only pins their mode;
-# FrozenBatchNorm2d fixes everything. Which parameters each leaves to the
-# optimizer:
+# layers and only pins their mode: they stay in eval mode, even after
+# `model.train()`. Their weight and bias are still parameters, so they
+# still train. FrozenBatchNorm2d fixes everything.
+#
+# The table counts the parameters that each version leaves to the
+# optimizer (those with `requires_grad`), and says which statistics its
+# BatchNorm layers use in training mode. Compare the counts: the gap
+# between the first and the last row is the number of BatchNorm weights
+# and biases that FrozenBatchNorm2d takes away from training. Choose the
+# helper when gamma and beta should still adapt to the new data, and
+# FrozenBatchNorm2d when they should not.
 
 # %%
 helper = freeze_batchnorm_statistics(copy.deepcopy(model)).train()
 trainable = {name: sum(p.numel() for p in m.parameters() if p.requires_grad)
              for name, m in [("model", model), ("helper", helper),
                              ("frozen", frozen)]}
-print(trainable)
-
-# %%
 report.table("trainable", ["Model", "Trainable parameters",
                            "BatchNorm in training mode uses"], [
     ["trained CNN, nn.BatchNorm2d", trainable["model"], "batch statistics"],
@@ -137,12 +218,25 @@ report.table("trainable", ["Model", "Trainable parameters",
      "running statistics"],
     ["BatchNorm2d swapped for FrozenBatchNorm2d", trainable["frozen"],
      "running statistics"]])
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers below, and each claim is a rule that
+# the build checks against this run. A reader can skip this section.
+#
+# Float32 rounding here means a difference under a small fraction of
+# `scale`, the largest output. For `eps`, the claim asks for the layer
+# with the default `eps` to be `factor` times as far off as the layer
+# with the same `eps`, and above rounding (`margin`) even where the
+# latter gives exactly 0.
+
+# %%
 report.values(steps=steps, difference=f"{difference:.1e}",
               scale=f"{scale:.1f}",
               moved=f"{moved:.2f}", stays=f"{stays:.1e}",
               wrong_eps=f"{wrong_eps:.2f}", right_eps=f"{right_eps:.1e}",
               bn_parameters=trainable["model"] - trainable["frozen"])
-# float32 rounding: a difference under 1e-5 of the largest output.
 report.claim("frozen_equals_eval_model", Below(
     "largest output difference, frozen minus eval-mode model", difference,
     1e-5 * scale))
@@ -151,8 +245,6 @@ report.claim("frozen_ignores_train_mode", All([
           "model", moved, 0.1),
     Equal("largest output change, training minus eval mode, frozen model",
           stays, 0)]))
-# 100 times as far, and above rounding even where the layer's eps gives
-# exactly 0.
 report.claim("eps_not_in_state_dict", Greater(
     "largest output difference, loaded with the default eps", wrong_eps,
     "largest output difference, built with the layer's eps", right_eps,

@@ -1,14 +1,20 @@
 # %% [markdown]
 # # A last batch of one sample, and short last batches
 #
-# When the data set size is not a multiple of the batch size, the last
-# batch of every epoch is short. With one sample left, a BatchNorm1d layer
-# in training mode raises; `DataLoader(drop_last=True)` skips the short
-# batch. A short batch of a few samples raises nothing, but it is the
-# last update of the running statistics before evaluation. This example
-# shows the error, the fix, and measures how far the running variance
-# lands from the data's variance after an epoch, by the size of the last
-# batch.
+# When the size of a data set is not a multiple of the batch size, the
+# last batch of every epoch is short. Two things can go wrong with
+# BatchNorm:
+#
+# - With one sample left, a BatchNorm1d layer in training mode raises an
+#   error: one value per channel has no variance.
+#   `DataLoader(drop_last=True)` skips the short batch.
+# - A short batch of a few samples raises nothing. But it is the last
+#   update of the running statistics before the model is evaluated, and
+#   its statistics come from a few samples only.
+#
+# This example shows the error and the fix. Then it measures how far the
+# running variance lands from the variance of the data after each epoch,
+# by the size of the last batch.
 
 # %%
 import matplotlib.pyplot as plt
@@ -21,6 +27,11 @@ from snippets.support import data
 from snippets.support.report import FAST, Report
 from snippets.support.rules import Greater
 
+# %% [markdown]
+# The data is the Fashion-MNIST training set; `BATCH` is the batch size
+# of every loader and loop below.
+
+# %%
 report = Report("practice_last_batch")
 images, labels = data.load("fashion_mnist", train=True)
 BATCH = 64
@@ -28,7 +39,22 @@ BATCH = 64
 # %% [markdown]
 # ## One sample left over
 #
-# 1025 images in batches of 64: sixteen full batches, then one image.
+# The data set holds `16 * BATCH + 1` images: a whole number of full
+# batches, then one image left over. The model is the MLP of
+# `snippets/experiments/models.py`, with a BatchNorm1d layer after each
+# hidden Linear layer. One epoch of ordinary training runs over the
+# loader, in training mode.
+#
+# Look at the first printed line: the size of the batch that failed, and
+# the error message. It is a `ValueError`, raised in the forward pass of
+# the batch of one. The training loop gets through every full batch
+# first, so with a large data set this error can appear only after a long
+# epoch.
+#
+# Then the fix: the same data set in a loader with `drop_last=True`. The
+# second printed line lists the size of every batch of one epoch. Check
+# that the batch of one is gone, and that every batch left has `BATCH`
+# samples.
 
 # %%
 # --8<-- [start:error]
@@ -50,19 +76,39 @@ loader = DataLoader(dataset, batch_size=BATCH, shuffle=True,
                     drop_last=True)  # the fix: skip the short batch
 print([len(xb) for xb, _ in loader])
 # --8<-- [end:error]
-full_batches = len(loader)
 
 # %% [markdown]
 # ## What a short last batch does to the running statistics
 #
-# The 64 features of a fixed, seeded Linear layer on Fashion-MNIST images
-# go through a BatchNorm1d layer in training mode (default momentum 0.1),
-# epoch after epoch, in freshly shuffled batches of 64 whose last one
-# holds `r` samples; once with that short batch, once without it (as
-# `drop_last=True` would). At the end of each epoch, when a model would be
-# evaluated, the running variance is compared with the variance of all
-# the samples: the median over features of |running_var / variance - 1|,
-# averaged over the epochs (after three epochs of warm-up).
+# In training mode, each batch updates the running variance with
+#
+#     running = (1 - momentum) * running + momentum * batch_variance
+#
+# where `batch_variance` is the unbiased variance of the batch (PyTorch's
+# default momentum is 0.1). The last batch of an epoch gives the last
+# update before evaluation. If that batch holds a few samples, its
+# variance is a noisy estimate, and the update moves the running variance
+# by a share `momentum` of that noise.
+#
+# To measure this without training a model, we take fixed features: the
+# outputs of a Linear layer with seeded random weights, on the
+# Fashion-MNIST images. `running_var_error(r, drop_last)` takes the first
+# `16 * BATCH + r` rows of these features, so that every epoch ends with a
+# last batch of `r` samples. It feeds a fresh BatchNorm1d layer in
+# training mode, epoch after epoch, in batches of `BATCH` shuffled anew in
+# every epoch. With `drop_last=True` it skips the short batch, as the
+# loader above would; when `r` is `BATCH`, there is no short batch to
+# skip.
+#
+# At the end of each epoch, when a model would be evaluated, the function
+# compares the running variance with the variance of all the rows: the
+# median over features of |running_var / variance - 1|. It skips the first
+# `warm_up` epochs, while the running variance still moves away from its
+# initial value, and returns the mean over the other `epochs`.
+#
+# `errors` holds the result for each size in `last_sizes`, once with the
+# short batch used and once with it dropped. The printed dictionary gives
+# the raw numbers: the key `False` means the short batch was used.
 
 # %%
 # --8<-- [start:short]
@@ -93,6 +139,17 @@ errors = {drop: [running_var_error(r, drop) for r in last_sizes]
 # --8<-- [end:short]
 print(errors)
 
+# %% [markdown]
+# The figure draws both lists against the size of the last batch. Read
+# the dashed line first: with `drop_last=True`, every update comes from a
+# full batch, so it shows the error that full batches leave. The solid
+# line is the same with the short batch used. Where the two lines are
+# far apart, the short batch makes the running variance worse at
+# evaluation time. Expect the gap to grow as the last batch gets smaller.
+# At the right end the last batch is full, so the two lines should meet.
+# The claims at the end compare the smallest last batch with the dropped
+# one, and with a full last batch.
+
 # %%
 fig, ax = plt.subplots()
 ax.plot(last_sizes, errors[False], "o-", label="last batch used")
@@ -107,7 +164,18 @@ ax.set_title(f"BatchNorm1d, epochs of 16 full batches + the last one, "
 ax.legend(fontsize=8)
 report.figure(fig, "last_batch")
 
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers below, and each claim is a rule that
+# the build checks against this run. A reader can skip this section.
+#
+# The first claim compares the smallest last batch, used and dropped. The
+# second asks for "several times" the error of a full last batch: at least
+# `factor` times, as the rule sets it.
+
 # %%
+full_batches = len(loader)
 used, dropped = errors[False], errors[True]
 report.values(full_batches=full_batches, epochs=epochs, batch=BATCH,
               smallest_last=last_sizes[0], features=features.size(1),
@@ -119,7 +187,6 @@ error = "median relative error of running_var"
 report.claim("short_last_batch_worse_than_dropped", Greater(
     f"{error}, last batch of {last_sizes[0]} used", used[0],
     f"{error}, last batch of {last_sizes[0]} dropped", dropped[0]))
-# "Several times": at least three times.
 report.claim("two_samples_several_times_full", Greater(
     f"{error}, last batch of {last_sizes[0]}", used[0],
     f"{error}, last batch of {last_sizes[-1]}", used[-1], factor=3))

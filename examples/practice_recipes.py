@@ -1,13 +1,23 @@
 # %% [markdown]
 # # Two training recipes: no weight decay on BatchNorm, zero-init gamma
 #
-# A small residual network (six basic blocks) on Fashion-MNIST, trained
-# with SGD and weight decay in three ways: weight decay on every
-# parameter; weight decay only on the weights of convolutions and linear
-# layers (parameter groups); and the same with gamma = 0 in the last
-# BatchNorm of every residual block, so that each block starts as the
-# identity. Three seeds each; test accuracy, the early training loss and
-# the final size of the BatchNorm weights.
+# Two habits concern the parameters of BatchNorm, gamma (the weight) and
+# beta (the bias):
+#
+# - **No weight decay on normalization parameters.** Weight decay pulls
+#   every parameter it is applied to towards zero. For gamma, that
+#   shrinks the scale of the normalized output. The recipe puts the
+#   parameters into two groups: weight decay on the weights of
+#   convolutions and linear layers only.
+# - **Zero-init gamma.** Set gamma to 0 in the last BatchNorm of every
+#   residual block. Each block then starts as the identity.
+#
+# A small residual network on Fashion-MNIST is trained with SGD and weight
+# decay in three ways: weight decay on every parameter; weight decay only
+# on the weights of convolutions and linear layers (parameter groups);
+# and the same with zero-init gamma. Each way runs for a few seeds. We
+# compare test accuracy, the early training loss and the final size of
+# the BatchNorm weights.
 
 # %%
 import matplotlib.pyplot as plt
@@ -25,6 +35,15 @@ from snippets.support.report import FAST, Report
 from snippets.support.rules import HIGHER, LOWER, Equal, Paired
 from snippets.support.training import accuracy, smooth, train
 
+# %% [markdown]
+# The settings of every run: `STEPS` optimizer steps of SGD with learning
+# rate `LR`, momentum `MOMENTUM`, weight decay `WEIGHT_DECAY`, batches of
+# `BATCH` images, and the seeds in `SEEDS`. Test accuracy is measured on a
+# part of the Fashion-MNIST test set, to keep the runs short. `EARLY` is
+# the number of first steps whose mean loss measures how fast a run
+# starts.
+
+# %%
 report = Report("practice_recipes")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
@@ -38,10 +57,22 @@ EARLY = 10 if FAST else 50  # steps whose mean loss measures the start
 # %% [markdown]
 # ## At initialization
 #
-# With gamma = 0, the last BatchNorm of a block outputs its beta, 0: the
-# residual branch adds nothing, and a block's output is relu(x), which is
-# x, because x comes out of a ReLU. How far each block's output is from
-# its input, for a batch of images:
+# `small_resnet` (in `snippets/experiments/resnet.py`) builds a stem (a
+# convolution, BatchNorm2d and ReLU), then a row of basic blocks, then
+# pooling and a classifier. A basic block computes
+# `relu(x + bn2(conv2(relu(bn1(conv1(x))))))`. With
+# `zero_init_residual=True`, gamma of each `bn2` is 0.
+#
+# With gamma = 0, the last BatchNorm of a block outputs its beta, which
+# is 0 at initialization: the residual branch adds nothing, and the
+# block's output is relu(x). That is x itself, because x comes out of a
+# ReLU and has no negative values.
+#
+# The code feeds a batch of images through the stem, then through the
+# blocks one by one, and prints how far each block's output is from its
+# input, once for each setting. Look at the second line: if each block
+# starts as the identity, every entry is exactly 0. The first line is
+# the usual start, for comparison.
 
 # %%
 # --8<-- [start:identity]
@@ -56,10 +87,25 @@ for zero_init in (False, True):
     print(f"zero_init_residual={zero_init}: block output minus input",
           [f"{g:.2g}" for g in gaps])
 # --8<-- [end:identity]
-identity_gap = max(gaps)
 
 # %% [markdown]
-# ## Training, three ways, three seeds
+# ## Training, three ways, a few seeds
+#
+# `optimizer_for` builds the optimizer of one variant. With weight decay
+# on every parameter, SGD gets `model.parameters()` and one
+# `weight_decay`. Otherwise it gets the two groups of `parameter_groups`:
+# weight decay on the weights of convolutions and linear layers, none on
+# the parameters of normalization layers or on any bias.
+#
+# For each seed, the three variants start from the same initial weights
+# (except the gammas that zero-init sets to 0) and see the same batches.
+# A cosine schedule takes the learning rate from `LR` down to 0 over the
+# `STEPS` steps. After each run, the code records four things: the test
+# accuracy (in eval mode), the mean loss of the first `EARLY` steps, the
+# mean |gamma| over all the BatchNorm layers, and the loss of every step.
+#
+# This is the slowest cell of the example: it trains one network per
+# variant and per seed.
 
 # %%
 # --8<-- [start:variants]
@@ -93,9 +139,27 @@ for seed in SEEDS:
         runs[variant]["gamma"].append(gammas.mean().item())
         runs[variant]["losses"].append(losses)
 # --8<-- [end:variants]
+
+# %% [markdown]
+# The raw results, one line per variant, one number per seed in each list.
+# Compare the lists seed by seed across the lines: the seeds are the
+# pairs, since a seed fixes the initial weights and the batches. The
+# `gamma` lists of the first two lines differ only by the weight decay on
+# gamma and beta. For the zero-init line, remember that the gammas set to
+# 0 are part of that mean.
+
+# %%
 for variant in variants:
     print(variant, {k: [round(v, 4) for v in values] for k, values in
                     runs[variant].items() if k != "losses"})
+
+# %% [markdown]
+# The figure shows the training loss of every run, smoothed over a few
+# steps, one colour per variant. Look at the start first: a zero-init
+# network begins with every block as the identity, so its first steps
+# may differ from the others. Then look at the end, and at how far the
+# runs of one variant spread: a gap between two variants means little if
+# it is smaller than the spread between seeds.
 
 # %%
 fig, ax = plt.subplots()
@@ -110,6 +174,27 @@ ax.set_title(f"Small ResNet, SGD lr {LR} (cosine to 0), momentum {MOMENTUM}, "
 ax.legend(fontsize=8)
 report.figure(fig, "recipes")
 
+# %% [markdown]
+# ## The comparisons, seed by seed
+#
+# Four comparisons, each between two variants, with the seeds as pairs:
+#
+# - mean |gamma|: no decay on norms against decay on every parameter;
+# - test accuracy: the same two variants;
+# - test accuracy: zero-init gamma against gamma = 1 (both without decay
+#   on norms);
+# - mean loss of the first `EARLY` steps: the same two variants.
+#
+# In the table, "Variant" and "Reference" are the means over the seeds
+# (test accuracy in percent). "Effect" is the mean of the per-seed
+# differences, variant minus reference, and "By seed" their range.
+# "Verdict" says "better" or "worse" only when the difference has the same
+# sign on every seed, and "within seed-to-seed noise" when the sign
+# differs between seeds. For the size of gamma, which is neither better
+# nor worse, it says "larger" or "smaller" on every seed. With so few
+# seeds, a verdict describes these runs; it does not make a general rule.
+# Read the verdict column together with the "By seed" range.
+
 # %%
 decay_all, groups, zero = (runs[v] for v in variants)
 gamma = Comparison(groups["gamma"], decay_all["gamma"])
@@ -117,6 +202,8 @@ groups_acc = Comparison(groups["accuracy"], decay_all["accuracy"])
 zero_acc = Comparison(zero["accuracy"], groups["accuracy"])
 zero_early = Comparison(zero["early loss"], groups["early loss"],
                         higher_is_better=False)
+
+
 def verdict(c, name):
     """The verdict in words; the size of gamma is not better or worse."""
     if "gamma|" not in name or c.verdict not in ("better", "worse"):
@@ -142,8 +229,20 @@ for name, c, scale, unit in [
 report.table("comparisons", ["Comparison (variant vs reference)", "Variant",
                              "Reference", "Effect", "By seed", "Verdict"],
              rows)
-for row in rows:
-    print(row)
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers below, and each claim is a rule that
+# the build checks against this run. A reader can skip this section.
+#
+# `probe` is one more network, built only to read its shape (the number
+# of blocks, the channels and the size of the feature maps) for the
+# page's description. The claims check the identity at initialization
+# exactly, and each comparison seed by seed.
+
+# %%
+identity_gap = max(gaps)
 
 
 def points(c):

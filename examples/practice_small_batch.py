@@ -1,14 +1,24 @@
 # %% [markdown]
 # # Small-batch remedies, measured
 #
-# Each optimizer step sees 32 Fashion-MNIST images, but the normalization
-# statistics come from micro-batches of 2, 4 or 8 of them: what each
-# replica of a data-parallel run without synchronized BatchNorm computes,
-# simulated in one process by ghost batch normalization. Against it:
-# Batch Renormalization on the same micro-batches, GroupNorm (which needs
-# no batch), and BatchNorm over all 32 (what SyncBatchNorm would compute).
-# An MLP, the same batches and initial weights for every variant, three
-# seeds; test accuracy in eval mode.
+# BatchNorm needs a batch to compute its statistics. When each statistic
+# comes from a few images only, it is noisy. This happens in a
+# data-parallel run without synchronized BatchNorm, where each replica
+# normalizes its own small part of the batch. It also happens with
+# gradient accumulation.
+#
+# Here each optimizer step sees a batch of `BATCH` Fashion-MNIST images,
+# but the normalization statistics come from micro-batches of a few of
+# them (the sizes in `MICRO`). Ghost batch normalization simulates this
+# in one process. Against it, we train:
+#
+# - Batch Renormalization on the same micro-batches;
+# - GroupNorm, which needs no batch at all;
+# - BatchNorm over the whole batch (what SyncBatchNorm would compute).
+#
+# The model is an MLP. Every variant gets the same batches and the same
+# initial weights, for each seed in `SEEDS`. We compare test accuracy, in
+# eval mode.
 
 # %%
 import matplotlib.pyplot as plt
@@ -31,6 +41,12 @@ from snippets.support.rules import (
 )
 from snippets.support.training import accuracy, train
 
+# %% [markdown]
+# The settings of every run: `STEPS` steps of Adam with learning rate
+# `LR`, on batches of `BATCH` images; `MICRO` lists the micro-batch sizes,
+# and `SEEDS` the seeds.
+
+# %%
 report = Report("practice_small_batch")
 x_train, y_train = data.load("fashion_mnist", train=True)
 x_test, y_test = data.load("fashion_mnist", train=False)
@@ -39,10 +55,33 @@ MICRO = [2, 4, 8]
 SEEDS = [0, 1, 2]
 
 # %% [markdown]
-# Batch Renormalization starts as BatchNorm and relaxes its limits
-# gradually, as Ioffe does: here r_max = 1 and d_max = 0 until a share
-# `START` of the steps, then linearly up to `R_MAX` and `D_MAX` over a
-# further share `RAMP` of them.
+# ## The variants and their training
+#
+# Both layers for micro-batches are in `snippets/layers/small_batch.py`.
+# `GhostBatchNorm(c, m)` normalizes each micro-batch of `m` consecutive
+# samples with its own statistics: it is BatchNorm applied to each
+# micro-batch in turn. `BatchRenorm` does the same, then corrects the
+# result towards what the running statistics give: `x_hat * r + d`, with
+# `r` clipped to [1/r_max, r_max] and `d` clipped to [-d_max, d_max].
+# With r_max = 1 and d_max = 0 there is no correction, and it is
+# BatchNorm.
+#
+# Here Batch Renormalization starts as BatchNorm and relaxes its limits
+# gradually. `relax` sets the limits of every BatchRenorm layer of a model
+# from the step number: r_max = 1 and d_max = 0 until a share `START` of
+# the steps, then a linear rise to `R_MAX` and `D_MAX` over a further
+# share `RAMP` of them. `train` calls it after every optimizer step; it
+# changes nothing in the other variants.
+#
+# `variants` maps each name to a function of the micro-batch size that
+# returns the normalization layer for the MLP. The two whole-batch
+# variants run once per seed, with `BATCH` as their size; the two
+# micro-batch variants run once per size in `MICRO` and per seed. The
+# seed fixes the initial Linear weights and the order of the batches,
+# so every variant of a seed starts from the same point.
+#
+# This is the slowest cell of the example: it trains one MLP per variant,
+# size and seed.
 
 # %%
 # --8<-- [start:schedule]
@@ -78,15 +117,44 @@ for name, norm_for in variants.items():
             results.setdefault((name, m), []).append(
                 accuracy(model, x_test, y_test))
 # --8<-- [end:schedule]
-for key, accs in results.items():
-    print(key, [f"{a:.2%}" for a in accs])
 
+
+# %% [markdown]
+# ## The accuracy of every run
+#
+# The table lists every run: one row per variant and size, one column per
+# seed, and the mean over the seeds. "Images per statistic" is the number
+# of images each normalization statistic comes from.
+#
+# Look down the rows of one micro-batch variant: as the micro-batches
+# get smaller, each statistic comes from fewer images. Compare them with
+# the two rows of whole-batch variants. Then compare the columns: how
+# far apart are the seeds of one row? A difference between two rows that
+# is smaller than this spread says little.
 
 # %%
 def mean(values):
     return sum(values) / len(values)
 
 
+report.table("accuracy", ["Normalization", "Images per statistic",
+                          *[f"Seed {s}" for s in SEEDS], "Mean"],
+             [[name, m, *[f"{a:.2%}" for a in accs], f"{mean(accs):.2%}"]
+              for (name, m), accs in results.items()])
+
+# %% [markdown]
+# The figure shows the same runs. The two micro-batch variants are lines
+# of their mean accuracy against the micro-batch size, with each seed as
+# a small dot. The two whole-batch variants do not depend on the
+# micro-batch size, so they are dashed horizontal lines at their mean,
+# with a band from their lowest to their highest seed.
+#
+# Look at how close the ghost BatchNorm line comes to the band of
+# BatchNorm over the whole batch as the micro-batches grow. Then look at
+# the gap between Batch Renormalization and ghost BatchNorm at each size,
+# and at where the GroupNorm band sits.
+
+# %%
 ghost, renorm = list(variants)[2:]
 full = results["BatchNorm over 32", BATCH]
 group = results["GroupNorm(4, C)", BATCH]
@@ -108,6 +176,29 @@ ax.set_title(f"MLP on Fashion-MNIST, {STEPS} steps of Adam, "
              f"{len(SEEDS)} seeds (dots; bands: range)", fontsize=10)
 ax.legend(fontsize=8)
 report.figure(fig, "small_batch")
+
+# %% [markdown]
+# ## The comparisons, seed by seed
+#
+# For each micro-batch size, three comparisons of test accuracy, each
+# between two variants with the seeds as pairs:
+#
+# - Batch Renormalization against ghost BatchNorm, on the same
+#   micro-batches: does the correction help?
+# - ghost BatchNorm against BatchNorm over the whole batch: what do the
+#   micro-batches cost?
+# - GroupNorm against ghost BatchNorm: is a layer that needs no batch the
+#   better choice at this size?
+#
+# A last row compares GroupNorm with BatchNorm over the whole batch.
+#
+# In the table, "Variant" and "Reference" are mean accuracies over the
+# seeds. "Effect" is the mean of the per-seed differences, variant minus
+# reference, in percentage points, and "By seed" their range. "Verdict"
+# says "better" or "worse" only when the difference has the same sign on
+# every seed, and "within seed-to-seed noise" when the sign differs
+# between seeds. With so few seeds, a verdict describes these runs; it
+# does not make a general rule.
 
 # %%
 comparisons = {}  # key -> (label, comparison of its own two sets of runs)
@@ -132,12 +223,18 @@ for label, c in comparisons.values():
 report.table("comparisons", ["Comparison (variant vs reference)",
                              "Variant", "Reference", "Effect (points)",
                              "By seed (points)", "Verdict"], rows)
-report.table("accuracy", ["Normalization", "Images per statistic",
-                          *[f"Seed {s}" for s in SEEDS], "Mean"],
-             [[name, m, *[f"{a:.2%}" for a in accs], f"{mean(accs):.2%}"]
-              for (name, m), accs in results.items()])
-for row in rows:
-    print(row)
+
+# %% [markdown]
+# ## For the site: values and claims
+#
+# The site's pages quote the numbers below, and each claim is a rule that
+# the build checks against this run. A reader can skip this section.
+#
+# `paired` and `micro` only build the rules and their labels. The claim
+# about Batch Renormalization on the smallest micro-batches asks two
+# things: that it is better than BatchNorm on the same micro-batches, and
+# still below BatchNorm over the whole batch. Together they say that it
+# recovers part of what the small batch loses.
 
 # %%
 report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
@@ -168,8 +265,6 @@ report.claim("micro_2_worst", Extreme(
     "mean test accuracy of BatchNorm per micro-batch",
     {f"{m} images": mean(results[ghost, m]) for m in MICRO}, "2 images",
     LOWER))
-# Better than BatchNorm on the same micro-batches, still below BatchNorm
-# over the whole batch: it recovers part of what the small batch loses.
 report.claim("renorm_better_at_2", All([
     paired(*micro(renorm, 2), micro(ghost, 2), HIGHER),
     Greater(f"BatchNorm over {BATCH}, mean test accuracy", mean(full),
