@@ -344,9 +344,10 @@ def page_names(markdown: str, root: Path, known) -> list[str]:
             continue
         source = path.read_text(encoding="utf-8")
         if include.section:
-            first, last = syntax.sections(source, str(path))[
-                include.section]
-            source = "\n".join(source.splitlines()[first - 1:last])
+            lines = syntax.sections(source, str(path)).get(include.section)
+            if lines is None:
+                continue  # the page's own check names the missing section
+            source = "\n".join(source.splitlines()[lines[0] - 1:lines[1]])
         found += chains(source, known)
     found += [n for block in _fenced_python(markdown)
               for n in chains(block, known)]

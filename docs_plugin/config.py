@@ -64,8 +64,10 @@ def start(options, config, root, log, serving=False) -> BuildState:
     cache_dir = chosen.cache_dir or root / options.cache_dir
     _usable(cache_dir, "DOCS_CACHE_DIR" if chosen.cache_dir else
             "cache_dir in mkdocs.yml", write=True)
-    if chosen.data_dir:
-        _usable(chosen.data_dir, "DOCS_DATA_DIR")
+    # made now: the examples run where only folders that exist can be
+    # written (sandbox.py), and the first to read the data writes it there
+    _usable(chosen.data_dir or root / "data", "DOCS_DATA_DIR" if
+            chosen.data_dir else "the data folder (data/, DOCS_DATA_DIR)")
     imports.remember(Path(cache_dir) / "imports.json")
     runner = Runner(
         root, cache_dir, chosen.fast, options.cell_timeout, log=log.info,

@@ -193,6 +193,8 @@ def barrier_example(root, name, extra=""):
 
 def test_examples_run_in_parallel_and_timing_ones_alone(tmp_path,
                                                        monkeypatch):
+    # the flags live in the data folder, which examples may write (they
+    # run where nothing else can be written: sandbox.py)
     flags = tmp_path / "flags"
     flags.mkdir()
     monkeypatch.setenv("FLAGS", str(flags))
@@ -207,8 +209,8 @@ def test_examples_run_in_parallel_and_timing_ones_alone(tmp_path,
     (flags / "t.started").write_text("")  # t waits for no one else
     examples = discover(tmp_path / "examples")
     assert [e.measures_time for e in examples] == [False, False, True]
-    runs = Runner(tmp_path, tmp_path / ".cache", fast=True).run_all(
-        examples, jobs=2)
+    runs = Runner(tmp_path, tmp_path / ".cache", fast=True,
+                  data_dir=flags).run_all(examples, jobs=2)
     assert list(runs) == ["p1", "p2", "t"]
     assert all(not run.cached for run in runs.values())
 

@@ -135,9 +135,12 @@ def test_ctrl_c_stops_running_kernels_at_once(slow_project):
     assert "running tiny.py" not in result.stderr
 
 
-def test_sigkill_of_the_build_leaves_no_kernel_behind(slow_project):
+def test_sigkill_of_the_build_leaves_no_kernel_behind(slow_project,
+                                                     tmp_path_factory):
     tiny, flags = slow_project
-    build = start_build(tiny, flags)
+    # its own temporary folder, to see what a killed build leaves there
+    temporary = tmp_path_factory.mktemp("tmp")
+    build = start_build(tiny, flags, TMPDIR=str(temporary))
     kernel = wait_for_start(tiny.root, build)
     os.kill(build.pid, signal.SIGKILL)
     build.communicate(timeout=30)
@@ -152,13 +155,20 @@ def test_sigkill_of_the_build_leaves_no_kernel_behind(slow_project):
     result = subprocess.run(
         [PYTHON, "-m", "mkdocs", "build", "--strict", "-d",
          str(tiny.root / "site")], cwd=tiny.root, capture_output=True,
-        text=True, env=fast_env(FLAG_DIR=str(flags), SLOW_SECONDS="0"),
+        text=True, env=fast_env(FLAG_DIR=str(flags), SLOW_SECONDS="0",
+                                TMPDIR=str(temporary)),
         timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "running slow.py" in result.stderr
     assert "running tiny.py" not in result.stderr
     assert sorted(e.split(".")[0] for e in entries(tiny.root)) == \
         ["slow", "tiny"]
+    # nothing in the temporary folder, the checkout or the cache but
+    # what a finished build keeps
+    assert sorted(p.name for p in temporary.iterdir()) == []
+    assert not [p for p in tiny.root.rglob("*")
+                if p.name.startswith(".") and p.name.endswith(".tmp")]
+    assert not list(tiny.root.glob(".site.building-*"))
 
 
 # --- a damaged cache ---------------------------------------------------------
