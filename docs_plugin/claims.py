@@ -227,9 +227,7 @@ def page(state, nav) -> str:
         "and how many seeds agree in sign. *On every seed* is said only "
         "when all of them agree; *within seed-to-seed noise* only when "
         "they disagree in sign. These describe the runs, they do not "
-        "prove an effect: with 3 seeds, a difference with no real effect "
-        "behind it would still agree in sign on all of them one time in "
-        "four.", ""]
+        "prove an effect: " + _chance_sentence(state.stated), ""]
     titles = {path: title for title, path in nav_pages(nav)}
     by_page = {}
     for claim in state.stated:
@@ -240,6 +238,29 @@ def page(state, nav) -> str:
                   "| --- | --- | --- | --- | --- |"]
         lines += [_row(c, uri, titles.get(uri, uri)) for c in claims] + [""]
     return "\n".join(lines)
+
+
+def seed_counts(check) -> set[int]:
+    """How many seeds the paired comparisons in a claim's rule record
+    (``check``) have, ``All``'s parts included."""
+    args = check.get("args", {})
+    if check.get("rule") == "Paired":
+        return {len(args.get("values", []))}
+    return {n for part in args.get("parts", []) for n in seed_counts(part)}
+
+
+def _chance_sentence(stated) -> str:
+    """How often seeds would all agree in sign by chance, for the numbers
+    of seeds the paired claims of this build have (one in 2**(n-1): each
+    seed's difference is as likely positive as negative)."""
+    counts = sorted({n for c in stated for n in seed_counts(c["check"])
+                     if n > 1})
+    if not counts:
+        return "no claim of this build compares seeds."
+    chances = "; with ".join(f"{n} seeds, one time in {2 ** (n - 1)}"
+                             for n in counts)
+    return ("a difference with no real effect behind it would still agree "
+            f"in sign on every seed, with {chances}.")
 
 
 def _row(claim, uri, title):

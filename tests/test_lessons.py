@@ -131,3 +131,16 @@ def test_the_examples_are_at_least_30_percent_prose():
     assert overall >= 0.30 and not thin, (
         f"prose is {overall:.0%} of the examples' non-blank lines (at least "
         f"30% wanted); under 25%: {thin}")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_no_lesson_uses_a_word_the_pages_refuse(path):
+    # The gallery pages are pages too: "significant" or "proves" is
+    # refused there as on the teaching pages (docs_plugin/wording.py).
+    from docs_plugin.wording import REFUSED
+
+    for number, cell in enumerate(cells(path), 1):
+        if cell.cell_type == "markdown":
+            found = REFUSED.search(cell.source)
+            assert not found, (f"{path.name}, cell {number}: "
+                               f"{found.group(0)!r}")
