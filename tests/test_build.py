@@ -170,7 +170,8 @@ def test_every_figure_has_a_caption_naming_the_cell_that_made_it(site):
                             r'[\w.-]+\.svg"', html)
         found = re.findall(
             r'<p><a href="([^"]*generated/([\w-]+)/([\w-]+)\.svg)"><img '
-            r'alt="[^"]+" src="\1" /></a></p>\s*(?:<figcaption>\s*<p>|<p '
+            r'alt="[^"]+" src="\1" width="\d+" height="\d+" /></a></p>'
+            r'\s*(?:<figcaption>\s*<p>|<p '
             r'class="figure-caption"><em>)Made by cell (\d+) of the example '
             r'<a href="[^"]*gallery/\2/#cell-\4">\2</a>', html)
         assert len(found) == len(images), page

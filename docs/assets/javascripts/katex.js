@@ -42,5 +42,12 @@ document$.subscribe(({ body }) => {
     ],
     ignoredClasses: ["highlight", "jp-InputArea-editor", "jp-OutputArea"],
     throwOnError: false,
-  }));
+  })).then(() => {
+    // equations rendered now may scroll sideways: give those a tab stop
+    // (scroll-focus.js), now and once KaTeX's fonts have loaded
+    if (typeof focusScrollers === "function") {
+      focusScrollers();
+      document.fonts.ready.then(focusScrollers);
+    }
+  });
 });
