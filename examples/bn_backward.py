@@ -98,9 +98,9 @@ print(differences)
 # --8<-- [end:autograd]
 
 # %% [markdown]
-# The same three differences as the table on the site's page, each
-# rounded to two digits. The claims at the end check that each is below a
-# small bound.
+# This cell makes the table of the site's page from the same three
+# differences, each rounded to two digits. The claims at the end check
+# that each is below a small bound.
 
 # %%
 report.table("agreement", ["Gradient", "Largest difference"], [

@@ -138,9 +138,9 @@ report.figure(fig, "timing_cost")
 # records one node for each of its separate operations. More operations
 # mean more separate steps, in the forward and in the backward pass. This
 # is one reason why the readable layer can be slower, whatever the
-# machine. One node is not the whole story: the single node of
-# `batch_norm_manual` still runs the several tensor operations of its
-# closed form.
+# machine. But a count of nodes does not measure all the work: the
+# single node of `batch_norm_manual` still runs the several tensor
+# operations of its closed form.
 
 # %%
 # --8<-- [start:nodes]

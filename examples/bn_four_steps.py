@@ -59,11 +59,11 @@ y = gamma * x_hat + beta                         # 4. scale and shift
 # from `y`.
 #
 # Look at the printed difference. Both sides compute in float32, with
-# different code, so they need not agree to the last bit. A difference at
-# the level of float32 rounding means that the four lines above are what
-# the layer computes. A clearly larger difference would mean a wrong
-# step. The claims at the end check the difference against the float32
-# tolerance of `torch.testing`.
+# different code, so their results need not be exactly equal. A difference
+# at the level of float32 rounding means that the four lines above are what
+# the layer computes. A clearly larger difference would mean a wrong step.
+# The claims at the end check the difference against the float32 tolerance
+# of `torch.testing`.
 
 # %%
 # --8<-- [start:check]

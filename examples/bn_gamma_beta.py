@@ -122,12 +122,12 @@ report.figure(fig, "sigmoid")
 # %% [markdown]
 # ## gamma and beta can undo it exactly, for a given batch
 #
-# Set gamma to this batch's standard deviation sqrt(var + eps) and beta to
-# its mean, and the layer returns its input. Another batch, with another
-# mean and variance, would need other values: a fixed gamma and beta undo
-# the normalization of one batch, not of every batch. In evaluation mode,
-# with gamma = sqrt(running_var + eps) and beta = running_mean, the layer
-# is the identity for every input.
+# Set gamma to sqrt(var + eps), this batch's standard deviation with eps
+# added, and beta to its mean, and the layer returns its input. Another
+# batch, with another mean and variance, would need other values: a fixed
+# gamma and beta undo the normalization of one batch, not of every batch.
+# In evaluation mode, with gamma = sqrt(running_var + eps) and
+# beta = running_mean, the layer is the identity for every input.
 #
 # Why the first statement holds: step 3 computes
 # x_hat = (x - mean) / sqrt(var + eps), and step 4 computes

@@ -7,12 +7,16 @@
 # H x W positions.
 #
 # This choice decides how many numbers the layer learns and keeps, and
-# how many values each mean and variance is computed from. A convolution
-# applies the same filter at every position of an image, so all positions
-# of one channel are treated as values of one feature (Ioffe & Szegedy
-# 2015, for convolutional layers). This lesson counts the statistics for
-# both shapes, checks the count against the layers' own buffers, and then
-# draws which values share one mean and variance.
+# how many values each mean and variance is computed from. For
+# convolutional layers, Ioffe & Szegedy (2015) keep one gamma and one
+# beta per feature map (channel). They compute its statistics over all
+# the values of that map in the mini-batch: every sample and every
+# position. A convolution applies the same filter at every position of
+# an image, so this treats all the positions of one channel alike.
+#
+# This lesson counts the statistics for both shapes, checks the count
+# against the layers' own buffers, and then draws which values share one
+# mean and variance.
 
 # %%
 import matplotlib.pyplot as plt

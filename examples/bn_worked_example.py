@@ -8,11 +8,11 @@
 # which we use. Each feature is normalized with its own mean and variance
 # over the two samples.
 #
-# A batch this small is easy to follow by hand, and it shows two things
-# that hold for any batch of two: each output is close to -1 or +1 unless
-# the two values are nearly equal, and the choice between the biased and
-# the unbiased variance changes every output. The source post's table
-# uses the unbiased variance, where PyTorch normalizes with the biased
+# A batch this small is easy to follow by hand. It also shows two things
+# that hold for any batch of two. First, each output is close to -1 or +1,
+# unless the two values are nearly equal. Second, the choice between the
+# biased and the unbiased variance changes every output. The source post's
+# table uses the unbiased variance, where PyTorch normalizes with the biased
 # one; the claims at the end check this against the post's number.
 
 # %%

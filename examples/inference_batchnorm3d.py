@@ -18,8 +18,9 @@
 # `batches` holds the mini-batches. The random numbers are scaled and
 # shifted, so that their mean and variance differ from the buffers'
 # starting values; otherwise the updates would be hard to see. Everything
-# is in float64, so that rounding errors stay very small and any real
-# difference between the two computations would stand out.
+# is in float64, so that rounding errors stay very small. Then any real
+# difference between the two computations would be much larger than
+# them.
 
 # %%
 import torch
@@ -98,9 +99,10 @@ print("largest difference:", worst)
 
 # %% [markdown]
 # What to take from this example: after training, `running_mean` and
-# `running_var` are plain moving averages of the batch means and of the
-# unbiased batch variances. In evaluation mode, BatchNorm3d normalizes
-# with these two buffers.
+# `running_var` are exponential moving averages of the batch means and
+# of the unbiased batch variances, with the weight `momentum` on each new
+# batch. In evaluation mode, BatchNorm3d normalizes with these two
+# buffers.
 
 # %% [markdown]
 # ## For the site: values and claims

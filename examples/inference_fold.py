@@ -22,11 +22,12 @@
 # `small_cnn` has two blocks, each a convolution, a BatchNorm2d layer, a
 # ReLU and a max-pool, and then a linear classifier. We train it for a few
 # steps only. Accuracy does not matter here. The training is there so that
-# the running statistics, `gamma` and `beta` are no longer at their
-# initial values (mean 0, variance 1, `gamma` 1, `beta` 0); a fold of a
-# fresh layer would be too easy a test. At the end, `model.eval()`
-# switches every BatchNorm layer to its running statistics. This is
-# required: `fold_conv_bn` refuses a BatchNorm layer in training mode.
+# the running statistics and the layer's `weight` (gamma) and `bias` (beta)
+# are no longer at their initial values (mean 0, variance 1, gamma 1,
+# beta 0); a fold of a fresh layer would be too easy a test. At the end,
+# `model.eval()` switches every BatchNorm layer to its running statistics.
+# This is required: `fold_conv_bn` refuses a BatchNorm layer in training
+# mode.
 
 # %%
 import statistics
@@ -64,11 +65,14 @@ model.eval()
 # The cell prints three differences and one size. The first two are the
 # largest differences between each folded layer and the reference. The
 # third is the largest difference between the two folded weights. The last
-# number is the largest output of the reference, to judge the differences
-# against. All three differences should be at the level of float32
-# rounding for numbers of that size. They need not be zero: the folded
-# layer computes the same value in a different order. A difference close
-# to the size of the outputs would mean a wrong fold.
+# number is the largest output of the reference, to judge the first two
+# differences against: they should be at the level of float32 rounding
+# for outputs of that size. The third difference should be at that level
+# for numbers the size of the folded weights, which this cell does not
+# print; the claims at the end divide it by the largest folded weight.
+# None of the differences need be zero: the folded layer computes the
+# same value in a different order. A difference close to the size of the
+# outputs would mean a wrong fold.
 
 # %%
 # --8<-- [start:compare]

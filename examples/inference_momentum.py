@@ -11,9 +11,10 @@
 #
 # The word "momentum" therefore names two different numbers. In PyTorch, a
 # small `momentum` means a slow average that remembers many batches. In
-# the Keras and d2l convention, a large `momentum` means the same thing.
-# Copying the number from one framework to the other without converting
-# it turns a slow average into a very fast one.
+# the Keras convention, and in the code of the Chinese d2l edition, a
+# large `momentum` means the same thing. Copying a large Keras `momentum`
+# into PyTorch without converting it turns a slow average into a very
+# fast one.
 
 # %% [markdown]
 # ## The data
@@ -22,7 +23,7 @@
 # The mean of the data grows a little from one batch to the next, as the
 # activations of a layer can drift while a network trains. With a drifting
 # mean, a slow and a fast moving average end at visibly different values,
-# so a wrong conversion cannot hide.
+# so a wrong conversion shows clearly in the results.
 
 # %%
 import torch
@@ -87,12 +88,14 @@ def module(momentum):
 # %% [markdown]
 # ## Converted and literal
 #
-# Each case below is a rule with its `momentum` as written in its source.
+# Each case below is a rule and a `momentum` (`written`) in that rule's own
+# convention. Three of them are the values that the sources use. The other
+# two are source values converted to the other convention (`1 - momentum`).
 # `on_new` is the weight on the new batch: the same number for PyTorch's
-# rule, and `1 - momentum` for the other two. The rule's result is then
-# compared with `nn.BatchNorm1d(momentum=on_new)`, and `diff` is the
-# largest difference over the features. `converted` keeps these
-# differences for the claims at the end.
+# rule, and `1 - momentum` for the Keras and d2l rules. The rule's result is
+# then compared with `nn.BatchNorm1d(momentum=on_new)`, and `diff` is the
+# largest difference over the features. `converted` keeps these differences
+# for the claims at the end.
 #
 # The last case is the mistake: Keras's default is passed to PyTorch as it
 # is, without the conversion. That layer is compared with what the Keras
@@ -142,10 +145,13 @@ report.table("conventions", [
 # The site's pages quote these results, and each claim is a rule that the
 # build checks against this run. A reader can skip this section.
 #
-# The first claim divides the largest difference after conversion by the
-# size of the running means. The second measures how far two layers end
-# from the last batch's mean: the literal port (`momentum=0.99`) and the
-# layer it was meant to be (`momentum=0.01`).
+# `converted_rules_agree` divides the largest difference after
+# conversion by the size of the running means, and asks that the result
+# is below the claim's bound. `literal_port_keeps_last_batch` measures
+# how far two layers end from the last batch's mean: the literal port
+# (`momentum=0.99`) and the layer it was meant to be (`momentum=0.01`).
+# It asks that the layer it was meant to be is farther from that mean
+# than the literal port, by more than the factor in the rule.
 
 # %%
 last = batches[-1].mean(0)

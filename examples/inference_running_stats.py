@@ -166,12 +166,13 @@ report.table("convergence", [
 # ## Why running_var is fed the unbiased variance
 #
 # The biased variance of m values drawn independently underestimates the
-# population variance on average by the factor (m - 1) / m. So an average
-# of biased batch variances (what the from-scratch code of the Chinese d2l
-# edition feeds its moving average) is expected to settle at (m - 1) / m
-# of the population variance; PyTorch's Bessel-corrected update (Ioffe &
-# Szegedy's m / (m - 1), Algorithm 2) is expected to settle at the
-# population variance. The code compares both.
+# population variance on average by the factor (m - 1) / m. The
+# from-scratch code of the Chinese d2l edition feeds such biased batch
+# variances to its moving average. So an average of them is expected to
+# settle at (m - 1) / m of the population variance. PyTorch's update is
+# Bessel-corrected (Ioffe & Szegedy's m / (m - 1), Algorithm 2). So its
+# average is expected to settle at the population variance. The code
+# compares both.
 #
 # The difference between the two is largest for small batches, so the
 # code uses tiny batches of `m` rows, and many of them (`small_steps`).
@@ -235,9 +236,12 @@ jitter = {m: torch.tensor(mean_error[m][tail:]).diff().abs().mean().item()
           for m in momenta}
 
 # %% [markdown]
-# A small momentum is slow, then precise. Slow: its error after 10 batches
-# is above that of momentum 0.5. Precise: at the end, the error falls with
-# the momentum, from 0.5 to 0.1 to 0.01.
+# `small_momentum_slow_then_precise` checks that a small momentum is slow at
+# first and precise at the end. It compares the numbers in `momenta` (not
+# `None`). Slow: the claim asks that, after the first few batches (the count
+# is in the rule), the error of the smallest momentum is above that of the
+# largest. Precise: it asks that, after all `steps` batches, the error falls
+# as the momentum falls, from the largest to the middle one to the smallest.
 
 # %%
 report.claim("small_momentum_slow_then_precise", All([
@@ -249,10 +253,12 @@ report.claim("small_momentum_slow_then_precise", All([
             DECREASING)]))
 
 # %% [markdown]
-# A large momentum is fast, but noisy. Close: its error is under 0.1
-# population standard deviation after 5 batches. Noisy: over the second
-# half, its error moves from batch to batch 3 times as much as that of
-# momentum 0.01.
+# `large_momentum_fast_but_noisy` checks that a large momentum is fast,
+# but noisy. Fast: the claim asks that, after a few batches, the error of
+# the largest momentum is below the claim's bound (in population standard
+# deviations). Noisy: it asks that, over the second half, its `jitter` is
+# larger than that of the smallest momentum, by more than the factor in
+# the rule.
 
 # %%
 report.claim("large_momentum_fast_but_noisy", All([
@@ -263,9 +269,11 @@ report.claim("large_momentum_fast_but_noisy", All([
             factor=3)]))
 
 # %% [markdown]
-# The plain average (`momentum=None`) keeps improving: its error falls
-# from a tenth of the batches to half of them to all of them, and it ends
-# lowest of all the momenta.
+# `cumulative_keeps_improving` checks that the plain average
+# (`momentum=None`) keeps improving. It asks that its error falls from a
+# tenth of the batches to half of them to all of them (`checkpoints`). It
+# also asks that, after all `steps` batches, its error is the lowest of
+# all the momenta.
 
 # %%
 checkpoints = [steps // 10, steps // 2, steps]
@@ -278,9 +286,10 @@ report.claim("cumulative_keeps_improving", All([
             "momentum None", LOWER)]))
 
 # %% [markdown]
-# The Bessel correction: `running_var` lands within 0.02 of the
-# population variance (as a ratio), and the average of the biased
-# variances within 0.02 of (m - 1) / m.
+# `bessel_correction_unbiased` checks the Bessel correction. It asks that
+# the ratio of `running_var` to the population variance is within the
+# claim's bound of 1. It also asks that the ratio for the average of the
+# biased variances is within the same bound of (m - 1) / m.
 
 # %%
 report.claim("bessel_correction_unbiased", All([

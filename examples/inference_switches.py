@@ -15,8 +15,10 @@
 # ## Set-up
 #
 # The imports, the `Report` that writes this example's tables and claims,
-# and one random generator `g`. Every random batch below is drawn from
-# `g`, so the run is the same each time.
+# and one random generator `g`. `probe` draws every random batch from
+# `g`, so its part of the run is the same each time. The last cell, on
+# one value per channel, draws its inputs without `g`. Its result (an
+# error or not) depends only on the shapes.
 
 # %%
 import contextlib
@@ -115,11 +117,11 @@ report.table("switches", ["Mode", "Gradients", "track_running_stats",
 # %% [markdown]
 # ## Does no_grad() change anything?
 #
-# The table can be read by eye, but a count is easier to check. For each
-# setting of the mode and of `track_running_stats` there are two rows: with
-# gradients recorded and under `torch.no_grad()`. The code counts the
-# settings where these two rows disagree. A count above zero would mean
-# that `torch.no_grad()` changes what BatchNorm computes or updates.
+# You can read the table row by row, but a count is easier to check. For
+# each setting of the mode and of `track_running_stats` there are two rows:
+# with gradients recorded and under `torch.no_grad()`. The code counts the
+# settings where these two rows disagree. A count above zero would mean that
+# `torch.no_grad()` changes what BatchNorm computes or updates.
 # `torch.no_grad()` only stops gradient recording; it does not switch the
 # layer to its running statistics. So a count above zero would be a
 # surprise. A claim at the end checks this count.
@@ -132,8 +134,9 @@ print("combinations where no_grad changed the outcome:", no_grad_changed)
 # %% [markdown]
 # ## One value per channel
 #
-# With batch statistics, one value per channel has no variance to speak
-# of, and PyTorch refuses it. Which shapes trigger the error, in which
+# With batch statistics, a channel with one value has no spread to
+# measure: its biased variance is zero, and its unbiased variance is
+# undefined. PyTorch refuses it. Which shapes trigger the error, in which
 # mode?
 #
 # The code tries four input shapes, each in training mode and in
@@ -179,8 +182,10 @@ report.table("one_value", ["Layer", "Input shape", "Mode", "Result"],
 # rule that the build checks against this run, so a page cannot state
 # something the run did not show. A reader can skip this section.
 #
-# The first claim is the count printed above: `torch.no_grad()` changed
-# nothing.
+# The first claim, `no_grad_changes_nothing`, reads the count printed
+# above. It asks that the count is zero: that `torch.no_grad()` changed
+# neither the statistics used nor the update, for any setting of the
+# mode and of `track_running_stats`.
 
 # %%
 report.claim("no_grad_changes_nothing", Equal(
@@ -190,11 +195,12 @@ report.claim("no_grad_changes_nothing", Equal(
 # %% [markdown]
 # The next two claims read the table by the mode alone. Each counts over
 # both gradient settings, with and without `torch.no_grad()`, because the
-# page's sentences speak of the mode only. A layer that tracks running
-# statistics, in `eval()`: its output should never depend on its
-# batch-mates, and its running statistics should never move. A layer that
-# does not track them: its output should depend on its batch-mates in
-# every run, in `train()` and in `eval()`.
+# page's sentences speak of the mode only. For a layer that tracks
+# running statistics, in `eval()`, `eval_uses_running_when_tracked` asks
+# that its output never depends on its batch-mates, and that its running
+# statistics never move. For a layer that does not track them,
+# `untracked_uses_batch_in_eval` asks that its output depends on its
+# batch-mates in every run, in `train()` and in `eval()`.
 
 # %%
 eval_tracked = [results[False, grad, True] for grad in (True, False)]

@@ -87,7 +87,7 @@ in_train = {b: train_mode_accuracy(model, x_test, y_test, b) for b in sizes}
 # ## Accuracy against the test batch size
 #
 # The figure shows the two accuracies against the test batch size, with
-# the largest batch on the left. What to look for:
+# the largest batch on the right. What to look for:
 #
 # - **The eval() line** should be flat. In evaluation mode each image is
 #   normalized with the same running estimates, whatever else is in its
@@ -156,12 +156,17 @@ print(f"eval mode after update_bn: {eval_recalibrated:.2%}")
 #
 # `large` is the largest test batch size, and `eval_spread` the largest
 # minus the smallest eval-mode accuracy over all the batch sizes. The
-# page gives one eval-mode accuracy for every batch size, so the first
-# claim asks for the same predictions, whatever the batch: a spread of
-# exactly zero. The other claims say that training-mode accuracy falls at
-# every step down in batch size, that training mode is ahead with the
-# largest batches, and that evaluation mode after `update_bn` comes
-# within 0.3 points of training mode with the largest batches.
+# page gives one eval-mode accuracy for every batch size. So the first
+# claim, `eval_accuracy_batch_size_independent`, asks for the same
+# accuracy whatever the batch: a spread of exactly zero. It checks the
+# accuracy, not each prediction.
+#
+# `train_mode_accuracy_drops` asks that training-mode accuracy falls at
+# every step down in batch size. `train_mode_ahead_at_largest_batch` asks
+# that training mode is ahead of evaluation mode with the largest
+# batches. `recalibrated_eval_catches_up` asks that evaluation mode after
+# `update_bn` comes within the claim's bound (in points) of training mode
+# with the largest batches.
 
 # %%
 large = sizes[0]

@@ -49,7 +49,8 @@ report = Report("lenet_batchnorm")
 #
 # The printed line gives the number of training and test images that this
 # run uses. Check it before reading any accuracy below: in fast mode the
-# numbers are small, and the accuracies are then only a smoke test.
+# numbers are small, and the accuracies then only show that the code
+# runs.
 
 # %%
 LR, BATCH_SIZE = 1.0, 256
@@ -296,12 +297,13 @@ print(plateau)
 # rule that the build checks against this run. A reader can skip this
 # section.
 #
-# The plateau claim. Without BatchNorm the loss stays near chance for
-# "most of the run": its smoothed loss first drops below `LEVEL` after
-# more than half of its steps, but it does drop. With BatchNorm it is
-# below `LEVEL` from the first window on. A run whose smoothed loss never
-# drops below `LEVEL` counts as dropping one step past its end, which the
-# sentence's "after ... of its steps" rules out.
+# `plateau_without_only` checks the plateau. Without BatchNorm, it asks
+# that the smoothed loss first drops below `LEVEL` after more than half
+# of the steps run, and that it does drop before the end of the run. With
+# BatchNorm, it asks that the smoothed loss is already below `LEVEL` at
+# the first step that has a full window (step `window`). A run whose
+# smoothed loss never drops below `LEVEL` counts as dropping one step
+# past its end (`never`), so it fails the claim.
 
 # %%
 plateau_none = plateau["no normalization"]
@@ -317,8 +319,9 @@ report.claim("plateau_without_only", All([
     Equal(f"{first_below}, with BatchNorm", plateau_bn or never, window)]))
 
 # %% [markdown]
-# BatchNorm is "ahead" by a clear margin: more than 5 points of test
-# accuracy after each epoch.
+# `bn_ahead_after_each_epoch` asks that, after each epoch, the test
+# accuracy with BatchNorm is above the accuracy without normalization by
+# more than the margin in the rule, in points.
 
 # %%
 report.claim("bn_ahead_after_each_epoch", All([
@@ -329,11 +332,13 @@ report.claim("bn_ahead_after_each_epoch", All([
     for e in range(1, EPOCHS + 1)]))
 
 # %% [markdown]
-# The from-scratch run "follows" the `torch.nn` run: the first losses
-# agree to float32 rounding, and the test accuracies after the first
-# epoch differ by less than half a point. The rounding differences grow:
-# over all steps, the largest loss difference is more than 10 times the
-# largest over the first `FIRST` steps.
+# `scratch_follows_nn` checks that the from-scratch run follows the
+# `torch.nn` run. It asks that the largest loss difference over the first
+# `FIRST` steps is below the claim's bound. It also asks that the test
+# accuracies after the first epoch differ by less than the claim's second
+# bound, in points. `rounding_grows` asks that the largest loss
+# difference over all steps is larger than the largest over the first
+# `FIRST` steps, by more than the factor in the rule.
 
 # %%
 scratch_gap = abs(after_epoch(scratch, 1) - after_epoch(bn, 1))
@@ -348,10 +353,14 @@ report.claim("rounding_grows", Greater(
     factor=10))
 
 # %% [markdown]
-# The first layer moved most. The distance from (1, 0) of a channel is
-# max(|gamma - 1|, |beta|). Every channel of conv1 is farther from (1, 0)
-# than any channel of fc1 or fc2, and more than 0.5 away: far from "zero
-# mean, unit variance", not merely ahead of the linear layers.
+# `conv1_moved_most` compares the first layer, conv1, with the two linear
+# layers, fc1 and fc2; it does not look at conv2. The distance from
+# (1, 0) of a channel is max(|gamma - 1|, |beta|). The claim asks that
+# every channel of conv1 is farther from (1, 0) than any channel of fc1
+# or fc2. It also asks that every channel of conv1 is farther from (1, 0)
+# than the claim's bound. This second part checks that conv1 is far from
+# "zero mean, unit variance" itself, not only farther than the linear
+# layers.
 
 # %%
 conv1_least = float(departure["conv1"].min())

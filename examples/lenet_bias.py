@@ -11,7 +11,8 @@
 #
 # This is why `lenet()` builds its conv and linear layers with
 # `bias=False` wherever a BatchNorm layer follows them. This example tests
-# that choice: if the biases did matter, the two runs would part.
+# that choice: if the biases did matter, the two runs would give
+# different results.
 
 # %% [markdown]
 # ## Settings
@@ -45,8 +46,9 @@ dataset = fashion_mnist(NUM_TRAIN, 1000 if FAST else None)
 # as `lenet()`, so the only difference is the biases.
 #
 # The biases are set to random values, not to zero. A bias of zero would
-# be cancelled trivially; a random bias shows that BatchNorm cancels any
-# constant, whatever its value.
+# be cancelled trivially. Random biases test the cancelling with
+# constants that are not zero. They are one random draw, not every
+# possible value.
 #
 # `fit` then trains both models with the same seed, so they also see the
 # same batches.
@@ -75,9 +77,8 @@ with_bias = fit(lenet_with_bias, dataset, lr=LR, epochs=EPOCHS, seed=SEED)
 #
 # In training mode, the output of BatchNorm does not depend on a constant
 # added to each channel of its input, so the loss does not depend on the
-# bias. Its
-# gradient should then be zero up to rounding, and SGD should leave the
-# bias where it started.
+# bias. Its gradient should then be zero up to rounding, and SGD should
+# leave the bias where it started.
 #
 # To check this, the code builds the model with biases again from the
 # same seed (`initial`), which gives the biases' starting values. For each
@@ -104,7 +105,7 @@ for name, trained, start in zip(LAYER_NAMES, hidden_layers(with_bias.model),
 # %% [markdown]
 # ## How far apart the two runs ended
 #
-# Two more measures of how far the runs parted:
+# Two more measures of how far apart the runs ended:
 #
 # - `loss_diff`, the absolute difference between the two runs' losses at
 #   each step. The code prints its largest value over the first `FIRST`
@@ -133,12 +134,11 @@ print(f"largest loss difference: first {FIRST} steps "
       f"{eval_diff:.1e}")
 
 # %% [markdown]
-# The table compares the two models: the number of parameters, and the
-# test accuracy at the end of training. The model with biases has more
-# parameters; if BatchNorm cancels the biases, those extra parameters
-# change nothing. The two test
-# accuracies should agree closely; a large difference would mean that the
-# biases changed what the network learned.
+# The table compares the two models: the number of parameters, and the test
+# accuracy at the end of training. The model with biases has more
+# parameters; if BatchNorm cancels the biases, those extra parameters change
+# nothing. The two test accuracies should agree closely; a large difference
+# would mean that the biases changed what the network learned.
 
 # %%
 rows = [["without (default)", f"{count(without.model):,}",
@@ -162,11 +162,11 @@ report.table("bias", ["Bias before BatchNorm", "Parameters",
 # mean of the BatchNorm layer after it. Then it measures how much that
 # moves the eval-mode outputs (`lag_effect`).
 #
-# Compare the two printed numbers. If `lag_effect` is much smaller than
-# `eval_diff`, the lag of the running mean does not explain the
-# difference between the two models. The site attributes the rest to
-# float32 rounding that grew during training; this example does not
-# measure that part separately.
+# The line prints three numbers: `lag`, `lag_effect` and `eval_diff`.
+# Compare the last two. If `lag_effect` is much smaller than `eval_diff`,
+# the lag of the running mean does not explain the difference between the
+# two models. The site attributes the rest to float32 rounding that grew
+# during training; this example does not measure that part separately.
 
 # %%
 momentum = 0.1  # nn.BatchNorm's default
@@ -189,10 +189,13 @@ print(f"lag factor {lag:.1e}: it moves the eval outputs by at most "
 # rule that the build checks against this run. A reader can skip this
 # section.
 #
-# The two runs should agree up to rounding. The first claim puts bounds
-# on each way they could part: the losses, the final test accuracy, and
-# how far a bias moved. The second claim says that the eval-mode
-# difference is more than 100 times what the running mean's lag explains.
+# The two runs should agree up to rounding. The first claim,
+# `bias_changes_nothing`, puts a bound on each way in which they could
+# differ: the losses, the final test accuracy, and how far a bias moved.
+# It asks that each difference is below its bound. The second claim,
+# `eval_gap_is_rounding`, asks that the eval-mode difference is larger
+# than what the running mean's lag explains, by more than the factor in
+# the rule.
 
 # %%
 acc_gap = abs(without.test_accuracy[-1] - with_bias.test_accuracy[-1])

@@ -7,10 +7,10 @@
 # test accuracy rise at each? The network without BatchNorm gets more
 # steps than the one with it (the experiments page says why).
 #
-# A common statement is that BatchNorm "allows higher learning rates".
-# This example measures what that means for one network: the range of
-# rates that train, and how quickly each run gets going. One seed per run
-# is enough to see a range, but not to place its edges exactly.
+# A common statement is that BatchNorm "allows higher learning rates". This
+# example measures what that means for one network: the range of rates that
+# train, and how quickly each run starts to learn. One seed per run is
+# enough to see a range, but not to place its edges exactly.
 
 # %% [markdown]
 # ## Settings
@@ -22,7 +22,7 @@
 #
 # `TRAINS` defines what "trains" means here: the test accuracy goes above
 # twice the accuracy of a random guess over ten classes, at least once
-# during the run. That is a low bar on purpose. It separates the runs
+# during the run. This threshold is low on purpose. It separates the runs
 # that learned something from the runs that did not, without judging how
 # well they learned.
 
@@ -52,8 +52,11 @@ TRAINS = 0.2
 # stand-in that does nothing, so `partial(lenet, no_norm, no_norm)` is
 # LeNet without normalization. The network with BatchNorm trains on fewer
 # images (`NUM_TRAIN // 2`) for fewer epochs, so it gets fewer steps.
-# That can only make its own range of rates narrower, so the comparison
-# does not favour BatchNorm.
+# Fewer steps give a slow run less time to start learning. So the smaller
+# budget is meant to make the comparison harder for BatchNorm, not
+# easier. The code does not check that it does: the runs with BatchNorm
+# see only the first half of the images, in another order, so they are
+# not the first part of a longer run.
 #
 # For each network and each rate, `fit` trains a fresh model from the
 # same seed and records the loss of every step and the test accuracy
@@ -192,10 +195,12 @@ report.table("sweep", ["Model", "Learning rate", "Best test accuracy",
 # rule that the build checks against this run. A reader can skip this
 # section.
 #
-# Which rates train, and how fast: the rates that train with and without
-# BatchNorm, the first evaluation at which each network passes `HALF`
-# test accuracy at learning rate 1, and whether the rates below 1 without
-# BatchNorm ended at the chance-level loss (ln 10).
+# The claims check which rates train, and how fast. They compare the
+# rates that train with and without BatchNorm. At one learning rate, the
+# rate in the name `bn_faster_at_lr1`, they compare the first evaluation
+# at which each network reaches `HALF` test accuracy. They also check
+# whether the rates below that one, without BatchNorm, ended at the
+# chance-level loss (ln 10).
 #
 # Two helpers first. `trained` lists the rates at which a network trained.
 # `first_step_at` gives the step of the first evaluation at or above a
@@ -216,9 +221,12 @@ def first_step_at(name, lr, level):
 
 
 # %% [markdown]
-# "Widens": more rates train with BatchNorm, they include every rate that
-# trained without it and leave no gap, and the largest rate tried without
-# BatchNorm failed (so the grid does not stop too early).
+# `bn_widens_trainable_rates` checks what "widens" means here. It asks
+# that more rates train with BatchNorm than without it. It asks that
+# every rate that trained without BatchNorm also trained with it, and
+# that no rate inside the range with BatchNorm failed to train. It also
+# asks that the largest rate tried without BatchNorm did not train, so
+# that the grid without BatchNorm does not stop too early.
 
 # %%
 with_bn, without_bn = trained("with BatchNorm"), trained("without BatchNorm")
@@ -236,10 +244,12 @@ report.claim("bn_widens_trainable_rates", All([
           int(grid_end in without_bn), 0)]))
 
 # %% [markdown]
-# "Faster at learning rate 1": the network with BatchNorm reaches `HALF`
-# test accuracy at an earlier evaluation. A run that never reached `HALF`
-# counts as reaching it one evaluation past the end of the longer run: so
-# a run with BatchNorm that never got there is never ahead.
+# `bn_faster_at_lr1` checks "faster" at the learning rate in its name. It
+# asks that the network with BatchNorm first reaches `HALF` test accuracy
+# at an earlier evaluation than the network without it. A run that never
+# reached `HALF` counts as reaching it one evaluation past the end of the
+# longer run (`never`). So if the run with BatchNorm never got there, the
+# claim fails.
 
 # %%
 HALF = 0.5
@@ -251,10 +261,11 @@ report.claim("bn_faster_at_lr1", Greater(
     "with BatchNorm", at_half["with BatchNorm"] or never))
 
 # %% [markdown]
-# The rates below 1 without BatchNorm: still at the loss of a uniform
-# guess (a plateau), or above it (diverged), or below it (trained)? The
-# claim asks for a last-epoch loss within `PLATEAU` of ln 10 at each of
-# these rates.
+# `low_rates_on_plateau` looks at the rates without BatchNorm that are
+# below the rate in the name `bn_faster_at_lr1` (`low`). Is each run
+# still at the loss of a uniform guess (a plateau), above it (diverged),
+# or below it (trained)? The claim asks for a last-epoch loss within
+# `PLATEAU` of ln 10 at each of these rates.
 
 # %%
 chance = math.log(10)
@@ -268,10 +279,12 @@ report.claim("low_rates_on_plateau", All([
           PLATEAU) for lr in low]))
 
 # %% [markdown]
-# The largest rate that trains is not the best one. `top` is the best
-# evaluation of each run with BatchNorm. The rate with the best
-# evaluation must be ahead of the largest rate that trained by more than
-# a point, so that the two accuracies the page shows clearly differ.
+# `largest_rate_not_best` checks that, with BatchNorm, the largest rate
+# that trains is not the best one. `top` is the best evaluation of each
+# run with BatchNorm. The claim asks that the rate with the best
+# evaluation is ahead of the largest rate that trained by more than the
+# margin in the rule, in points. Then the two accuracies that the page
+# shows clearly differ.
 
 # %%
 top = {lr: max(runs["with BatchNorm", lr].test_accuracy)
@@ -285,9 +298,10 @@ report.claim("largest_rate_not_best", Greater(
     100 * top[largest], margin=1))
 
 # %% [markdown]
-# How much does one snapshot of test accuracy move? The largest drop
-# between two evaluations `EVERY` steps apart, over the runs with
-# BatchNorm that trained. The claim asks for a drop of more than a point.
+# How much does one snapshot of test accuracy move? `largest_drop` is the
+# largest drop between two evaluations `EVERY` steps apart, over the runs
+# with BatchNorm that trained. `snapshot_drops` asks for a drop larger
+# than the claim's bound, in points.
 
 # %%
 largest_drop = max((a - b for lr in with_bn for a, b in zip(

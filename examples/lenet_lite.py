@@ -13,8 +13,8 @@
 # Centring (subtracting the mean) and scaling (dividing by the standard
 # deviation) are the two halves of the normalization. Gamma and beta are
 # the learned scale and shift that come after it. Switching each part off
-# in turn, with everything else kept the same, shows what the network
-# loses without it, in this set-up.
+# in turn, with everything else kept the same, measures how the accuracy
+# and the loss change without it, in this set-up.
 
 # %%
 import math
@@ -133,9 +133,9 @@ report.figure(fig, "lite")
 # range.
 #
 # A variant is better or worse than full BatchNorm when the per-seed
-# difference has the same sign on every seed, within seed-to-seed noise
-# when the seeds disagree in sign, and tied when some seeds differ one way
-# and the rest not at all (`snippets/support/compare.py`).
+# difference has the same sign on every seed. It is within seed-to-seed
+# noise when the seeds disagree in sign. It is tied when some seeds differ
+# one way and the rest not at all (`snippets/support/compare.py`).
 #
 # Read the range of the differences together with the verdict. A verdict
 # over a few seeds describes these runs only. Also compare the size of

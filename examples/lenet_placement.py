@@ -12,8 +12,8 @@
 # before the nonlinearity, and practice varies. Networks also differ in
 # which layers get BatchNorm. This example measures, on one small network,
 # what changes when you move the layer after the activation or leave it
-# out of some layers. It also shows why one seed is not enough to rank
-# two placements.
+# out of some layers. It also checks whether one seed would be enough to
+# rank two placements.
 
 # %%
 from functools import partial
@@ -117,15 +117,15 @@ report.figure(fig, "placement")
 # per-seed differences and their range.
 #
 # A variant is better or worse than the reference when the per-seed
-# difference has the same sign on every seed, within seed-to-seed noise
-# when the seeds disagree in sign, and tied when some seeds differ one way
-# and the rest not at all (`snippets/support/compare.py`).
+# difference has the same sign on every seed. It is within seed-to-seed
+# noise when the seeds disagree in sign. It is tied when some seeds differ
+# one way and the rest not at all (`snippets/support/compare.py`).
 #
 # Look at the range of each difference before its mean. A range that
 # includes zero means the seeds disagree. Also compare the two tables: a
 # placement can be ranked on one metric and not on the other. With a few
-# seeds, a verdict describes these runs; it does not prove a rule for
-# other networks.
+# seeds, a verdict describes these runs only; it is not a rule for other
+# networks.
 
 # %%
 reference = "every layer, before sigmoid"
@@ -153,8 +153,8 @@ loss = {n: measured(results, n, "last-epoch loss") for n in variants}
 after, linear = "every layer, after sigmoid", "linear layers only"
 # Shorter names for the claims page (the tables call it "reference").
 label = {reference: "the reference", after: "BatchNorm after sigmoid"}
-# The page says more than "lower on every seed": every run of each
-# partial placement is below every run of the reference.
+# Asks for more than "lower on every seed": every run of each partial
+# placement must be below every run of the reference.
 partial_names = ["conv layers only", "linear layers only"]
 report.claim("partial_layers_worse", All([
     rule for n in partial_names for rule in (
@@ -169,14 +169,14 @@ report.claim("after_sigmoid_not_ranked", All([
            unit=" points"),
     Paired("last-epoch loss", label[after], loss[after], label[reference],
            loss[reference], MIXED)]))
-# One seed alone could have ranked the two placements either way: the
-# per-seed differences have both signs.
+# Asks that the per-seed differences have both signs: then one seed
+# alone could have ranked the two placements either way.
 report.claim("one_seed_ranks_either_way",
              Paired("test accuracy", label[after], accuracy[after],
                     label[reference], accuracy[reference], MIXED,
                     scale=100, unit=" points"))
-# Higher on every seed, though the runs overlap: the highest loss of the
-# reference is above the lowest of linear layers only.
+# Asks for a higher loss on every seed, and for runs that overlap: the
+# highest loss of the reference above the lowest of linear layers only.
 report.claim("linear_loss_higher_each_seed_but_overlapping", All([
     Paired("last-epoch loss", linear, loss[linear], label[reference],
            loss[reference], HIGHER),

@@ -13,11 +13,10 @@
 # all of them.
 #
 # Why this matters for Batch Normalization: this is the smallest complete
-# experiment on the site. It shows the two modes of the layer at work:
-# training mode, where each mini-batch is normalized with its own
-# statistics, and eval mode, where the layer uses running estimates. It
-# also shows how to compare two models fairly: pair them seed by seed,
-# and change only one thing.
+# experiment on the site. It uses both modes of the layer: training mode,
+# where each mini-batch is normalized with its own statistics, and eval
+# mode, where the layer uses running estimates. It also shows how to compare
+# two models fairly: pair them seed by seed, and change only one thing.
 #
 # The first cell sets the experiment up. `DATASET` names the data set,
 # and the other constants are the training settings above. In fast mode
@@ -207,7 +206,7 @@ report.table("results", ["Model", "Training loss, last epoch (mean)",
 # In each printed line, read the verdict first, then the range of the
 # differences by seed. The test accuracy is printed as a fraction: 0.01
 # is one percentage point. With a few seeds, a verdict describes these
-# runs; it does not prove that BatchNorm helps or hurts in general.
+# runs only; it is not a rule for other networks or data.
 
 # %%
 accuracy_gain = Comparison(acc["with BN"], acc["without BN"])
@@ -224,9 +223,11 @@ print("training loss:", loss_change.verdict, loss_change.describe())
 # build checks against this run. A reader can skip this section.
 #
 # The values are the settings, the means from the table, and the mean and
-# range of the seed-by-seed differences. The two claims state in which
+# range of the seed-by-seed differences. The two claims check in which
 # direction the models differ on every seed: `HIGHER` asks that the model
-# with BatchNorm is higher on each seed.
+# with BatchNorm is higher on each seed. `bn_higher_test_accuracy` asks
+# this of the test accuracy, and `bn_higher_training_loss` of the
+# training loss over the last epoch.
 
 # %%
 report.values(

@@ -54,9 +54,9 @@ NAMES = {2: ["N", "C"], 3: ["N", "C", "L"], 4: ["N", "C", "H", "W"],
 # function that builds a new one, and to the shape of its example input,
 # the layout the layer is made for.
 #
-# Two of them with a non-default `track_running_stats`, because that
-# argument, not the kind of layer, decides whether a layer keeps running
-# statistics.
+# Two of them are built with a non-default `track_running_stats`,
+# because that argument, not the kind of layer, decides whether a layer
+# keeps running statistics.
 
 # %%
 # --8<-- [start:layers]
@@ -89,7 +89,8 @@ layers = {  # name -> (how to build it, the input shape it is probed on)
 # `accepted(make)` feeds every shape of `SHAPES` to a new layer, in
 # training mode, and lists the shapes that run without an error. Some
 # layers accept a shape only by reading it as another layout, and say so
-# only with a `UserWarning`; the function marks those shapes with `*`.
+# only with a `UserWarning`. The function marks with `*` every accepted
+# shape for which the layer gave a warning of any kind.
 #
 # `differs_in_eval(make, size)` first runs the layer on three batches in
 # training mode. These batches are scaled and shifted, so their

@@ -187,7 +187,7 @@ rows = [[b, f"{mean(results[bn, b]):.1%}", f"{mean(results[gn, b]):.1%}",
 # at that batch size, and the last column says so. Compare the rows from
 # the smallest batch to the largest: does the difference keep one sign,
 # or change sign? With only a few seeds (`SEEDS`), a verdict describes
-# these runs; it does not prove an effect.
+# these runs only; it is not a rule for other networks or data.
 
 # %%
 report.table("sweep", ["Batch size", f"{bn} (mean)", f"{gn} (mean)",

@@ -35,10 +35,11 @@ def biggest(a, b):
 
 # %% [markdown]
 # `x` is one batch of `N` images with `C` channels of `H` x `W` positions.
-# It is scaled and shifted, so its mean is away from 0 and its spread
-# 1: each layer has real work to do. It is in float64, so
-# rounding errors stay far below any real difference. `biggest(a, b)` is
-# the largest absolute difference between two outputs.
+# It is scaled and shifted, so its mean is away from 0 and its standard
+# deviation is away from 1. So each layer changes its input: the mean and
+# the spread both have to be normalized. It is in float64, so rounding
+# errors stay far below any real difference. `biggest(a, b)` is the
+# largest absolute difference between two outputs.
 #
 # ## The four pairs
 #

@@ -57,8 +57,7 @@ C = pool.size(1)
 # make the global batch `x`, drawn at random from `pool`. The parts are
 # uneven on purpose: a synchronized BatchNorm must weigh each process by
 # its number of values, not take the mean of the two means. `grad_y` is
-# a random upstream gradient, so that the backward pass has something to
-# carry.
+# a random upstream gradient, the input of the backward pass.
 #
 # `launch` (in `snippets/experiments/distributed.py`) starts the two
 # processes, runs the worker `sync_against_local` in each, and returns
@@ -232,9 +231,12 @@ for step in range(steps + 1):
 #
 # With `forward_sync_buffers=False`, the two processes update their
 # statistics from different images and nothing copies them. Look for the
-# first row where the two columns differ. This matters when rank 0 saves
-# a checkpoint: with the default, the running statistics of the other
-# processes are overwritten by rank 0's at every forward pass.
+# first row where the two columns differ.
+#
+# This matters when rank 0 saves a checkpoint. The running statistics in
+# the checkpoint are rank 0's, and rank 0 estimated them from its own
+# images only. With the default, the other processes get rank 0's
+# statistics at every forward pass, so their own updates are lost.
 
 # %%
 report.table("ddp_buffers", [
@@ -260,14 +262,17 @@ print(distributed.launch(distributed.sync_batchnorm_on_cpu, 2)[0])
 # the build checks against this run. A reader can skip this section.
 #
 # The differences are measured in the units of the inputs: the bounds for
-# "the same" are a small fraction of `scale`, the largest input. Float32
-# rounding stays below them; per-replica statistics change far more. The
-# bias gradient is the sum of the upstream gradients, whatever the
-# statistics: the same for every layer, so the claim that per-replica
-# BatchNorm differs leaves it out. That claim asks, for each other
-# quantity, for a difference `factor` times the synchronized one, and
-# above rounding (`margin`) even where the synchronized difference is
-# exactly 0.
+# "the same" are a small fraction of `scale`, the largest input.
+# `sync_equals_global_batch` asks that every difference between
+# SyncBatchNorm and the global batch is below such a bound.
+#
+# The bias gradient is the sum of the upstream gradients, whatever the
+# statistics, so it is the same for every layer. `bias_gradient_same`
+# checks it alone, and `per_replica_differs` leaves it out. For each
+# other quantity, `per_replica_differs` asks that the per-replica
+# difference is larger than `factor` times the synchronized one, plus
+# `margin`, a level meant to be above rounding. So the claim asks for a
+# real difference even where the synchronized difference is exactly 0.
 
 # %%
 report.values(

@@ -63,7 +63,8 @@ model.eval()
 # `nn.BatchNorm2d` they are parameters, so an optimizer trains them. In
 # `FrozenBatchNorm2d` they are buffers, next to the running statistics,
 # so nothing trains them. Note also which layer has a
-# `num_batches_tracked` buffer: the next sections come back to it.
+# `num_batches_tracked` buffer: the section on the state dict comes back
+# to it.
 
 # %%
 def holdings(layer):
@@ -198,12 +199,13 @@ print(f"eps 1e-5 instead of 1e-3: {wrong_eps:.3f}; the same eps: "
 # `model.train()`. Their weight and bias are still parameters, so they
 # still train. FrozenBatchNorm2d fixes everything.
 #
-# The table counts the parameters that each version leaves to the
-# optimizer (those with `requires_grad`), and says which statistics its
-# BatchNorm layers use in training mode. Compare the counts: the gap
-# between the first and the last row is the number of BatchNorm weights
-# and biases that FrozenBatchNorm2d takes away from training. Choose the
-# helper when gamma and beta should still adapt to the new data, and
+# The table counts the parameters that each version leaves to the optimizer
+# (those with `requires_grad`). Its last column says which statistics each
+# version's BatchNorm layers use in training mode. That column is typed in
+# the code; this cell does not measure it. Compare the counts: the gap
+# between the first and the last row is the number of BatchNorm weights and
+# biases that FrozenBatchNorm2d takes away from training. Choose the helper
+# when gamma and beta should still adapt to the new data, and
 # FrozenBatchNorm2d when they should not.
 
 # %%
@@ -226,10 +228,15 @@ report.table("trainable", ["Model", "Trainable parameters",
 # the build checks against this run. A reader can skip this section.
 #
 # Float32 rounding here means a difference under a small fraction of
-# `scale`, the largest output. For `eps`, the claim asks for the layer
-# with the default `eps` to be `factor` times as far off as the layer
-# with the same `eps`, and above rounding (`margin`) even where the
-# latter gives exactly 0.
+# `scale`, the largest output. `frozen_equals_eval_model` asks that the
+# frozen model and the eval-mode model differ by less than that.
+# `frozen_ignores_train_mode` asks that training mode changes the output of
+# the BatchNorm2d model by more than the claim's bound, and does not change
+# the output of the frozen model at all. For `eps`, `eps_not_in_state_dict`
+# asks that the layer with the default `eps` is more than `factor` times as
+# far off as the layer with the same `eps`, plus `margin`. The margin is a
+# level meant to be above rounding, so the claim asks for a real difference
+# even where the latter gives exactly 0.
 
 # %%
 report.values(steps=steps, difference=f"{difference:.1e}",

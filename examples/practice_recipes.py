@@ -144,9 +144,10 @@ for seed in SEEDS:
 # The raw results, one line per variant, one number per seed in each list.
 # Compare the lists seed by seed across the lines: the seeds are the
 # pairs, since a seed fixes the initial weights and the batches. The
-# `gamma` lists of the first two lines differ only by the weight decay on
-# gamma and beta. For the zero-init line, remember that the gammas set to
-# 0 are part of that mean.
+# first two lines differ only in the weight decay: the second line has
+# none on gamma and beta, and none on the classifier's bias, the only
+# other bias of this network. For the zero-init line, remember that the
+# gammas set to 0 are part of the mean in its `gamma` list.
 
 # %%
 for variant in variants:

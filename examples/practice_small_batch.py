@@ -63,22 +63,24 @@ SEEDS = [0, 1, 2]
 # micro-batch in turn. `BatchRenorm` does the same, then corrects the
 # result towards what the running statistics give: `x_hat * r + d`, with
 # `r` clipped to [1/r_max, r_max] and `d` clipped to [-d_max, d_max].
-# With r_max = 1 and d_max = 0 there is no correction, and it is
-# BatchNorm.
+# With r_max = 1 and d_max = 0 there is no correction: it is then
+# BatchNorm per micro-batch, the same as `GhostBatchNorm`.
 #
-# Here Batch Renormalization starts as BatchNorm and relaxes its limits
-# gradually. `relax` sets the limits of every BatchRenorm layer of a model
-# from the step number: r_max = 1 and d_max = 0 until a share `START` of
-# the steps, then a linear rise to `R_MAX` and `D_MAX` over a further
-# share `RAMP` of them. `train` calls it after every optimizer step; it
-# changes nothing in the other variants.
+# Here Batch Renormalization starts as BatchNorm per micro-batch and
+# relaxes its limits gradually. `relax` sets the limits of every
+# BatchRenorm layer of a model from the step number. Until a share
+# `START` of the steps, r_max = 1 and d_max = 0. Then they rise linearly
+# to `R_MAX` and `D_MAX` over a further share `RAMP` of the steps.
+# `train` calls `relax` after every optimizer step; it changes nothing in
+# the other variants.
 #
-# `variants` maps each name to a function of the micro-batch size that
-# returns the normalization layer for the MLP. The two whole-batch
+# `variants` maps each name to a function of the micro-batch size. That
+# function returns a layer constructor: a function of the number of channels
+# that builds the normalization layer for the MLP. The two whole-batch
 # variants run once per seed, with `BATCH` as their size; the two
-# micro-batch variants run once per size in `MICRO` and per seed. The
-# seed fixes the initial Linear weights and the order of the batches,
-# so every variant of a seed starts from the same point.
+# micro-batch variants run once per size in `MICRO` and per seed. The seed
+# fixes the initial Linear weights and the order of the batches, so every
+# variant of a seed starts from the same point.
 #
 # This is the slowest cell of the example: it trains one MLP per variant,
 # size and seed.
@@ -123,8 +125,11 @@ for name, norm_for in variants.items():
 # ## The accuracy of every run
 #
 # The table lists every run: one row per variant and size, one column per
-# seed, and the mean over the seeds. "Images per statistic" is the number
-# of images each normalization statistic comes from.
+# seed, and the mean over the seeds. "Images per statistic" gives the size
+# of the batch or micro-batch that the layer gets. For BatchNorm and Batch
+# Renormalization, each statistic comes from that many images. GroupNorm is
+# different: its column shows the whole batch, but each of its statistics
+# comes from one image.
 #
 # Look down the rows of one micro-batch variant: as the micro-batches
 # get smaller, each statistic comes from fewer images. Compare them with
@@ -231,10 +236,12 @@ report.table("comparisons", ["Comparison (variant vs reference)",
 # the build checks against this run. A reader can skip this section.
 #
 # `paired` and `micro` only build the rules and their labels. The claim
-# about Batch Renormalization on the smallest micro-batches asks two
-# things: that it is better than BatchNorm on the same micro-batches, and
-# still below BatchNorm over the whole batch. Together they say that it
-# recovers part of what the small batch loses.
+# `renorm_better_at_2` asks two things about Batch Renormalization on
+# the smallest micro-batches. It asks that its accuracy is higher than
+# that of BatchNorm on the same micro-batches, on every seed. It also
+# asks that its mean accuracy is still below that of BatchNorm over the
+# whole batch. Together they check that it recovers part of what the
+# small batch loses, and not all of it.
 
 # %%
 report.values(steps=STEPS, batch=BATCH, seeds=len(SEEDS),
