@@ -146,11 +146,12 @@ def test_pages_pass_axe_in_both_schemes_and_widths(browser, server, scheme):
     assert found == []
 
 
-@pytest.mark.parametrize("scheme, width", [("light", 1280), ("dark", 390)])
+@pytest.mark.parametrize("scheme, width", [
+    ("light", 1280), ("dark", 390), ("light", 390), ("dark", 1280)])
 def test_every_other_page_passes_axe(browser, server, site, scheme, width):
     """The pages the test above leaves out (the other gallery pages, mostly
-    notebook markup), in each scheme at one of the two widths: together
-    with it, every page of the site."""
+    notebook markup, and the API index), in both schemes at both widths:
+    together with it, every page of the site."""
     core = {"", "algorithm/", "inference/", "layers/", "ics/",
             "experiments/", "practice/", "exercises/", "references/",
             "gallery/", "gallery/mlp_batchnorm/", "claims/", "timings/"}
