@@ -47,9 +47,20 @@ def _setup(ran: dict) -> str:
 
 def sentence(records: list[dict], subject: str) -> str:
     """One HTML sentence saying how the ``records``' runs ran:
-    ``subject`` ("The examples on this page") ran with ..., on <days>."""
+    ``subject`` ("The examples on this page") ran with ..., on <days>.
+
+    >>> one = {"torch": "2.14.1", "torchvision": "0.29.1", "python": "3.11",
+    ...        "processor": "a CPU", "threads": 1, "mode": "full",
+    ...        "date": "2026-12-07"}
+    >>> sentence([one], "It")
+    'It ran with torch 2.14.1, torchvision 0.29.1 and Python 3.11, on a CPU \
+(1 thread), at full size, on 2026-12-07 (UTC).'
+    >>> sentence([one, dict(one, date="2026-12-08")], "They")[-46:]
+    'size, between 2026-12-07 and 2026-12-08 (UTC).'
+    """
     setups = sorted({_setup(r) for r in records})
     days = sorted({r["date"] for r in records})
-    when = days[0] if len(days) == 1 else f"between {days[0]} and {days[-1]}"
+    when = (f"on {days[0]}" if len(days) == 1 else
+            f"between {days[0]} and {days[-1]}")
     return (f"{subject} ran with {'; and with '.join(setups)}, "
-            f"on {when} (UTC).")
+            f"{when} (UTC).")

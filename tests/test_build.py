@@ -216,7 +216,8 @@ def test_every_page_says_what_its_runs_ran_with(site):
     stamp = re.compile(
         r"ran with torch (\S+), torchvision (\S+) and Python \S+, on "
         r"[^(<]+ \((\d+) threads?\), in fast mode \(<code>DOCS_FAST=1"
-        r"</code>\), on (\d{4}-\d\d-\d\d) \(UTC\)\.")
+        r"</code>\), (?:on|between \d{4}-\d\d-\d\d and) "
+        r"(\d{4}-\d\d-\d\d) \(UTC\)\.")
     pages = [p for p in teaching_pages(site)
              if 'id="examples-on-this-page"' in p.read_text()]
     pages += list((site / "gallery").glob("*/index.html"))
