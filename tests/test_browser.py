@@ -290,3 +290,18 @@ def test_claim_marks_link_to_the_claims_page(page):
     rows = page.locator("article table tbody tr")
     assert rows.count() >= 10
     assert page.problems == []
+
+
+@pytest.mark.parametrize("query", ["running_var", "BatchNorm2d",
+                                   "track_running_stats", "momentum"])
+def test_search_finds_the_teaching_page_before_the_gallery(page, query):
+    """An API name a teaching page explains is found there first; the
+    gallery pages that use it come after (their search boost is low)."""
+    page.goto(page.base, wait_until="networkidle")
+    page.click(".md-search__input")
+    page.type(".md-search__input", query, delay=10)
+    results = page.locator(".md-search-result__item > a")
+    results.first.wait_for(timeout=10_000)
+    hrefs = [results.nth(i).get_attribute("href")
+             for i in range(min(results.count(), 6))]
+    assert "/gallery/" not in hrefs[0], hrefs
