@@ -28,6 +28,7 @@ from pathlib import Path
 
 from docs_plugin import syntax
 from docs_plugin.cache import write_atomically
+from docs_plugin.imports import parse
 
 PAGE = "api.md"
 TITLE = "PyTorch API index"
@@ -137,7 +138,7 @@ def aliases(files) -> dict[str, str]:
     torchvision (``from torch.utils.data import DataLoader``)."""
     found = dict(ALIASES)
     for path in files:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+        tree = parse(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and \
                     node.module.split(".")[0] in ("torch", "torchvision"):
@@ -279,18 +280,25 @@ class Inventory:
     or None where there is no such name), kept in ``path`` per version;
     new names are resolved in one subprocess."""
 
-    def __init__(self, path, versions):
+    def __init__(self, path, versions, log=None):
         self.path = Path(path)
         self.versions = {k: versions.get(k) for k in ("torch", "torchvision")}
         self.kinds = {}
+        if not self.path.is_file():
+            return
         try:
             kept = json.loads(self.path.read_text(encoding="utf-8"))
-            if kept.get("versions") == self.versions and all(
-                    isinstance(v, list) and len(v) == 2
-                    for v in kept["kinds"].values()):
-                self.kinds = dict(kept["kinds"])
+            intact = kept["digest"] == _digest(kept["kinds"]) and all(
+                isinstance(v, list) and len(v) == 2
+                for v in kept["kinds"].values())
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass  # none yet, or damaged: resolved again
+            intact = False
+        if not intact:  # changed by hand, or cut short: looked up again
+            (log or (lambda message: None))(
+                f"{self.path} was damaged; PyTorch's API names are looked "
+                "up again")
+        elif kept.get("versions") == self.versions:
+            self.kinds = dict(kept["kinds"])
 
     def resolve(self, names) -> None:
         new = sorted(set(names) - set(self.kinds))
@@ -305,8 +313,8 @@ class Inventory:
                                   or ["no message"])[-1])
         self.kinds.update(json.loads(result.stdout))
         write_atomically(self.path, json.dumps(
-            {"versions": self.versions, "kinds": self.kinds},
-            sort_keys=True))
+            {"versions": self.versions, "kinds": self.kinds,
+             "digest": _digest(self.kinds)}, sort_keys=True))
 
     def documented(self, name: str | None) -> tuple[str, str] | None:
         """``(name as documented, kind)`` of a name used, if PyTorch's
@@ -319,6 +327,14 @@ class Inventory:
     def url(self, name: str | None) -> str | None:
         found = self.documented(name)
         return found and url(found[0], found[1], self.versions)
+
+
+def _digest(kinds) -> str:
+    """The digest an intact inventory file keeps of its names."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(kinds, sort_keys=True).encode()
+                          ).hexdigest()
 
 
 # --- the names each page and example uses -----------------------------------
@@ -431,7 +447,7 @@ class SiteNames:
         from docs_plugin.keys import package_versions
 
         self.inventory = Inventory(state.runner.base / "api-names.json",
-                                   package_versions())
+                                   package_versions(), state.runner.log)
         used = {n for names in (*self.by_page.values(),
                                 *self.by_example.values()) for n in names}
         self.inventory.resolve(used)

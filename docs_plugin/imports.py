@@ -20,6 +20,8 @@ import os
 import threading
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
+
 _PARSING = threading.Lock()
 _MEMO = {}  # digest of a file's text -> {"imports": [...], "code": digest}
 _MEMO_STATE = {"file": None, "changed": False, "used": set()}
@@ -76,7 +78,20 @@ def parse(path, source: str | None = None) -> ast.Module:
     if source is None:
         source = Path(path).read_text(encoding="utf-8")
     with _PARSING:
-        return ast.parse(source, str(path))
+        try:
+            return ast.parse(source, str(path))
+        except SyntaxError as error:  # one line, not mkdocs' traceback
+            raise PluginError(
+                f"{_shown(path)}:{error.lineno}: SyntaxError: {error.msg} "
+                "(fix the file; nothing runs until it parses)") from None
+
+
+def _shown(path) -> str:
+    """``path`` relative to the working folder where it is inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 _FOUND = {}  # (module, search paths) -> its file or None, until forget()

@@ -171,6 +171,15 @@ def _value(state, placeholder, where):
     try:
         value = state.values[example][key]
     except KeyError:
+        if example not in state.by_name:
+            import difflib
+
+            close = difflib.get_close_matches(example, state.by_name, n=3)
+            hint = (f"did you mean {', '.join(close)}?" if close else
+                    f"the examples are in {state.code_dir}/")
+            raise PluginError(
+                f"{where}:{placeholder.line}: {{{{ {example}.{key} }}}}: "
+                f"there is no example named {example} ({hint})") from None
         known = ", ".join(sorted(state.values.get(example, {}))) or "none"
         raise PluginError(
             f"{where}:{placeholder.line}: no value {example}.{key} "

@@ -169,3 +169,30 @@ def test_the_api_index_lists_each_name_with_its_users(site):
                 (name, href)
     assert {"torch.nn.BatchNorm2d", "torch.nn.functional.batch_norm",
             "torch.nn.SyncBatchNorm", "torch.nn.LayerNorm"} <= names
+
+
+def test_a_damaged_inventory_is_looked_up_again(tmp_path):
+    """api-names.json edited by hand (a name pointed at another object's
+    page) or cut short is noticed, said in one line, and resolved again."""
+    path = tmp_path / "api-names.json"
+    said = []
+    first = api.Inventory(path, V, said.append)
+    first.kinds = {"torch.nn.BatchNorm2d": ["class", "torch.nn.BatchNorm2d"]}
+    first.resolve([])  # nothing new: nothing written
+    assert not path.exists()
+    import json
+
+    from docs_plugin.cache import write_atomically
+
+    write_atomically(path, json.dumps({"versions": first.versions,
+                                       "kinds": first.kinds,
+                                       "digest": api._digest(first.kinds)}))
+    assert api.Inventory(path, V, said.append).kinds == first.kinds
+    assert said == []
+    edited = json.loads(path.read_text())
+    edited["kinds"]["torch.nn.BatchNorm2d"][1] = "torch.nn.functional.relu"
+    path.write_text(json.dumps(edited))
+    assert api.Inventory(path, V, said.append).kinds == {}
+    path.write_text(path.read_text()[:40])
+    assert api.Inventory(path, V, said.append).kinds == {}
+    assert len(said) == 2 and all("was damaged" in s for s in said)

@@ -328,6 +328,11 @@ def test_unknown_value_fails_the_build(tiny):
     result, _ = tiny(page="# Home\n\n{{ tiny.question }}\n")
     assert result.returncode != 0
     assert "no value tiny.question (values of tiny: answer)" in result.stderr
+    # an example that does not exist is said to be missing, with a guess
+    result, _ = tiny(page="# Home\n\n{{ tiyn.answer }}\n")
+    assert result.returncode != 0
+    assert "there is no example named tiyn (did you mean tiny?)" in \
+        result.stderr
 
 
 def test_broken_link_fails_the_build(tiny):
@@ -353,6 +358,17 @@ def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     assert len(errors) == 1, result.stderr
     assert f"{variable}={value!r}" in errors[0]
     assert not (site / "index.html").exists()
+
+
+def test_an_example_that_does_not_parse_fails_in_one_line(tiny):
+    # was a 61-line traceback through mkdocs, click and ast.parse
+    result, site = tiny(extra="def (:")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert re.search(r"examples/tiny\.py:\d+: SyntaxError: ", errors[0])
 
 
 def test_more_jobs_than_cores_are_capped_saying_so(tiny):
