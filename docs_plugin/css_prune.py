@@ -55,25 +55,13 @@ def prune(css: str, used: set[str]) -> str:
     ...       "@media (max-width:9px){.zz{w:4}.a{v:5}}", {"a", "b"})
     '.a{x:1}.a .b{z:3}@media (max-width:9px){.a{v:5}}'
     """
-    out = []
-    for rule in tinycss2.parse_stylesheet(css, skip_comments=True,
-                                          skip_whitespace=True):
-        if rule.type == "qualified-rule":
-            kept = [s for s in _selectors(rule.prelude)
-                    if set(_CLASS.findall(s)) <= used]
-            if kept:
-                out.append(",".join(kept) + "{"
-                           + tinycss2.serialize(rule.content).strip() + "}")
-        elif rule.type == "at-rule":
-            if rule.lower_at_keyword in _NESTING and rule.content:
-                inner = prune(tinycss2.serialize(rule.content), used)
-                if inner:
-                    out.append(f"@{rule.at_keyword}"
-                               + tinycss2.serialize(rule.prelude).rstrip()
-                               + "{" + inner + "}")
-            else:
-                out.append(rule.serialize())
-    return "".join(out)
+    def kept(rule):
+        selectors = [s for s in _selectors(rule.prelude)
+                     if set(_CLASS.findall(s)) <= used]
+        return selectors and (",".join(selectors) + "{"
+                              + tinycss2.serialize(rule.content).strip()
+                              + "}")
+    return _write(_tree(css), kept)
 
 
 def without_unused_properties(css: str) -> str:
@@ -83,7 +71,7 @@ def without_unused_properties(css: str) -> str:
     ...     ".a{--x:1;--y:var(--x);--z:2;color:var(--y)}")
     '.a{--x:1;--y:var(--x);color:var(--y)}'
     """
-    rules = _parse(css)
+    rules = _tree(css)
     blocks = list(_blocks(rules))
     read = _read_properties(blocks)
     content = {id(rule): ";".join(
@@ -92,12 +80,24 @@ def without_unused_properties(css: str) -> str:
         for d in declarations
         if not d.name.startswith("--") or d.name in read)
         for rule, declarations in blocks}
-    return _write(rules, content)
+    return _write(rules, lambda rule: content[id(rule)] and (
+        tinycss2.serialize(rule.prelude).strip()
+        + "{" + content[id(rule)] + "}"))
 
 
 def _parse(css):
     return tinycss2.parse_stylesheet(css, skip_comments=True,
                                      skip_whitespace=True)
+
+
+def _tree(css):
+    """The rules of ``css``, the content of nesting at-rules (``@media``)
+    parsed into rules too, in place."""
+    rules = _parse(css)
+    for rule in rules:
+        if _nests(rule):
+            rule.content = _tree(rule.content)
+    return rules
 
 
 def _nests(rule) -> bool:
@@ -106,15 +106,14 @@ def _nests(rule) -> bool:
 
 
 def _blocks(rules):
-    """``(rule, declarations)`` of every qualified rule, nested ones too
-    (the at-rules' content is parsed in place)."""
+    """``(rule, declarations)`` of every qualified rule of a ``_tree``,
+    nested ones too."""
     for rule in rules:
         if rule.type == "qualified-rule":
             yield rule, [d for d in tinycss2.parse_declaration_list(
                 rule.content, skip_comments=True, skip_whitespace=True)
                 if d.type == "declaration"]
         elif _nests(rule):
-            rule.content = _parse(rule.content)
             yield from _blocks(rule.content)
 
 
@@ -137,15 +136,16 @@ def _read_properties(blocks) -> set[str]:
     return read
 
 
-def _write(rules, content) -> str:
+def _write(rules, text_of) -> str:
+    """A ``_tree`` written back: each qualified rule as ``text_of(rule)``
+    says ("" leaves it out), nesting at-rules around what is left of them,
+    other at-rules as they were."""
     out = []
     for rule in rules:
         if rule.type == "qualified-rule":
-            if content[id(rule)]:
-                out.append(tinycss2.serialize(rule.prelude).strip()
-                           + "{" + content[id(rule)] + "}")
+            out.append(text_of(rule) or "")
         elif _nests(rule):
-            inner = _write(rule.content, content)
+            inner = _write(rule.content, text_of)
             if inner:
                 out.append(f"@{rule.at_keyword}"
                            + tinycss2.serialize(rule.prelude).rstrip()
