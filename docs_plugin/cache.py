@@ -142,7 +142,16 @@ class Cache:
     def lock(self, log):
         """Hold the cache for one build; a second build waits its turn."""
         self.base.mkdir(parents=True, exist_ok=True)
-        with open(self.base / "lock", "a+") as handle:
+        path = self.base / "lock"
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            # Only the build makes this file: whatever else is there is
+            # damage (a folder, a link), not another build's lock.
+            log(f"{path} was not the build's lock file; making it again")
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        with open(path, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -9,6 +9,7 @@ their comments; ``keys.recipe_files``), so a change to the recipe re-runs
 everything, and a change anywhere else in the build tool re-runs nothing.
 """
 
+import atexit
 import getpass
 import json
 import os
@@ -90,11 +91,14 @@ def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
 
 # Run in the kernel before the first cell (``exec_lines``). An audit hook
 # notes every file the example opens for writing outside the allowed
-# folders.
-_WATCH_WRITES = """
+# folders, and every file of the data folder it opens for reading
+# (``data.py`` notes the files it reads; this catches those an example or
+# a library opens itself).
+_WATCH_FILES = """
 import os, sys
-def _watch(allowed={allowed!r}, log={log!r}):
+def _watch(allowed={allowed!r}, log={log!r}, data={data!r}, reads={reads!r}):
     allowed = tuple(os.path.realpath(p) + os.sep for p in allowed)
+    data = os.path.realpath(data) + os.sep if data else None
     def hook(event, args):
         if event != "open" or isinstance(args[0], int):
             return
@@ -105,8 +109,13 @@ def _watch(allowed={allowed!r}, log={log!r}):
             writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
         full = os.path.realpath(os.fsdecode(path))
         if writing and not (full + os.sep).startswith(allowed):
-            with open(log, "a", encoding="utf-8") as f:
-                f.write(full + "\\n")
+            note = log
+        elif not writing and data and full.startswith(data):
+            note = reads
+        else:
+            return
+        with open(note, "a", encoding="utf-8") as f:
+            f.write(full + "\\n")
     sys.addaudithook(hook)
 _watch()
 del _watch
@@ -126,12 +135,14 @@ def writable_folders(allowed, work) -> list[str]:
         str(home / ".local" / "share" / "jupyter")]
 
 
-def watch_writes(allowed, log) -> str:
+def watch_files(allowed, log, data_dir=None, reads=None) -> str:
     """Code for ``exec_lines`` that makes the kernel note, in ``log``, every
     file it opens for writing outside ``allowed`` folders (Python-level
-    writes only: the sandbox refuses the others)."""
-    return _WATCH_WRITES.format(allowed=[str(p) for p in allowed],
-                                log=str(log))
+    writes only: the sandbox refuses the others), and in ``reads`` every
+    file under ``data_dir`` it opens for reading."""
+    return _WATCH_FILES.format(
+        allowed=[str(p) for p in allowed], log=str(log),
+        data=str(data_dir) if data_dir else "", reads=str(reads or ""))
 
 
 # Also run before the first cell. The build executes an example's
@@ -266,6 +277,10 @@ class Execution:
                 raise Stopped() from None
             raise
         finally:
+            # nbclient unregisters its exit-time cleanup only when the
+            # kernel got as far as running cells; one killed while it
+            # starts would leave it to print a traceback at exit.
+            atexit.unregister(client._cleanup_kernel)
             with self._lock:
                 self._manager = None
             try:

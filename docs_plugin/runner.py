@@ -285,7 +285,7 @@ class Runner:
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
             kernel.exec_lines(
-                kernel.watch_writes(writable, writes),
+                kernel.watch_files(writable, writes, data_dir, reads_file),
                 *([sandbox.restrict_writes_code(writable)]
                   if self.sandboxed() else []),
                 kernel.bundle_only(self.root)), self._server)
@@ -302,6 +302,17 @@ class Runner:
         except CellExecutionError as error:
             refused = sorted(_lines(writes))
             shutil.rmtree(entry, ignore_errors=True)
+            if error.ename == "SystemExit":
+                raise ExampleError(
+                    f"example {example.path} calls sys.exit() "
+                    f"({error.ename}: {error.evalue}) in this cell:\n"
+                    f"{_failed_cell(str(error))}\n"
+                    "An example is also a notebook (the build runs it as "
+                    "one, and readers download it), where sys.exit() is "
+                    "an error: let the example end on its own, or raise "
+                    "an exception to make it fail.",
+                    example, standalone.own_cells(notebook, bundled)) \
+                    from None
             raise ExampleError(
                 f"example {example.path} failed:\n"
                 f"{kernel.strip_ansi(str(error))}"
@@ -327,6 +338,8 @@ class Runner:
                 f"example {example.name} wrote, or tried to write, outside "
                 "its output folder (use Report to write figures, tables and "
                 "values): " + ", ".join(sorted(outside)[:10]))
+        warnings += _large_outputs(example.name, standalone.own_cells(
+            notebook, bundled))
         for warning in warnings:
             self.warn(warning)
         reads = _lines(reads_file)
@@ -368,6 +381,50 @@ def _refused_writes(paths, error, sandboxed) -> str:
                 "temporary folder and the data folder can be written: "
                 "a write anywhere else is refused.")
     return ""
+
+
+# The most output one cell may show on its gallery page (its notebook
+# JSON, images included): the largest figure of the site's examples is
+# about 0.12 MB.
+OUTPUT_LIMIT = 1_000_000
+
+
+def _large_outputs(name, notebook, limit=OUTPUT_LIMIT) -> list[str]:
+    """A warning for each code cell of ``notebook`` (an example's own
+    cells, executed) whose outputs take more than ``limit`` bytes: all of
+    it would be on the gallery page.
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("print('x' * 200_000)")
+    >>> cell.outputs = [nbformat.v4.new_output("stream", text="x" * 200_000)]
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> _large_outputs("e", nb, limit=300_000)
+    []
+    >>> print(_large_outputs("e", nb, limit=100_000)[0])
+    ... # doctest: +ELLIPSIS
+    example e shows 0.2 MB of output in cell 0 (print('x' * 200_000)), ...
+    """
+    import json
+
+    warnings = []
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        size = len(json.dumps(cell.outputs))
+        if size > limit:
+            first = (cell.source.strip().splitlines() or [""])[0][:60]
+            warnings.append(
+                f"example {name} shows {size / 1e6:.1f} MB of output in cell "
+                f"{number} ({first}), more than {limit / 1e6:g} MB: its "
+                "gallery page would carry all of it. Show less (a summary, "
+                "a table, a figure through Report).")
+    return warnings
+
+
+def _failed_cell(error: str) -> str:
+    """The code of the cell in nbclient's ``CellExecutionError`` text."""
+    parts = error.split("------------------")
+    return parts[1].strip("\n") if len(parts) > 2 else ""
 
 
 def _lines(path):

@@ -8,7 +8,7 @@ read-only file system.
 
 Landlock needs Linux 5.13 or later, built with it (``landlock_abi()`` says
 whether this machine has it); elsewhere the build falls back to noting the
-writes Python's ``open`` makes (kernel.watch_writes) and says so once.
+writes Python's ``open`` makes (kernel.watch_files) and says so once.
 
 The one small Landlock package on PyPI is an alpha release, so the three
 system calls are made here with ctypes. ``restrict_writes`` runs in the

@@ -16,7 +16,7 @@ import pytest
 
 from docs_plugin import sandbox
 from snippets.support.settings import VALUES
-from testkit import PYTHON, fast_env
+from testkit import PYTHON, ROOT, fast_env
 
 SLOW = """\
 # %% [markdown]
@@ -104,6 +104,52 @@ def test_a_failed_build_keeps_the_last_good_site(tiny):
     assert "RuntimeError: boom in tiny" in message           # the error
     assert (site / "index.html").read_text() == good
     assert not list(site.parent.glob(".site.*")), "staging folder left"
+
+
+def test_sys_exit_in_an_example_says_why_it_fails(tiny):
+    """As a script it would end there with status 0; as the notebook the
+    build runs and readers download, it is an error."""
+    result, _ = tiny(extra="import sys\nsys.exit(0)")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "tiny.py calls sys.exit() (SystemExit: 0) in this cell:\n" \
+        in result.stderr, result.stderr[-2000:]
+    assert "let the example end on its own" in result.stderr
+
+
+def test_a_huge_output_is_a_warning_until_fixed(tiny):
+    extra = "print('x' * 1_500_000)"
+    for _ in range(2):  # run, then from the cache: said at every build
+        result, _ = tiny(extra=extra)
+        assert result.returncode != 0  # a warning, in a strict build
+        assert re.search(r"example tiny shows 1\.5 MB of output in cell "
+                         r"\d+ \(import matplotlib", result.stderr), \
+            result.stderr[-2000:]
+    assert "running tiny.py" not in result.stderr
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_kernel_that_dies_while_starting_leaves_no_traceback():
+    """nbclient leaves an exit-time cleanup behind when the kernel dies
+    before it answers (Ctrl-C as it starts): at exit it printed a
+    traceback after the build's own line."""
+    script = (
+        "import nbformat, tempfile\n"
+        "from docs_plugin import kernel\n"
+        "nb = nbformat.v4.new_notebook(cells=["
+        "nbformat.v4.new_code_cell('1')])\n"
+        "run = kernel.Execution(nb, tempfile.mkdtemp(), {}, 60, "
+        "kernel.exec_lines('import os; os._exit(3)'))\n"
+        "try:\n"
+        "    run.run()\n"
+        "except RuntimeError as error:\n"
+        "    print('failed:', error)\n")
+    result = subprocess.run([PYTHON, "-c", script], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "failed: Kernel died" in result.stdout
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
 
 
 # --- interruptions -----------------------------------------------------------
@@ -268,6 +314,20 @@ def test_damaged_copies_the_build_made_are_made_again(tiny):
         good["gallery/tiny/index.html"]
 
 
+def test_a_lock_that_is_not_a_file_is_made_again(tiny):
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    lock = tiny.root / ".cache/examples/fast/lock"
+    lock.unlink()
+    (lock / "inside").mkdir(parents=True)
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert f"{lock} was not the build's lock file; making it again" in \
+        result.stderr
+    assert lock.is_file()
+
+
 # --- data, DOCS_EXECUTE=false ------------------------------------------------
 
 def test_changed_data_reruns_the_examples_that_read_it(tiny, tmp_path):
@@ -312,6 +372,28 @@ def test_data_is_known_by_its_content_not_its_folder(tiny, tmp_path):
                      r"\([^)]*data-b/labels\.txt\); running it again",
                      result.stderr), result.stderr[-2000:]
     assert "Last label: 9." in (site / "index.html").read_text()
+
+
+def test_data_an_example_opens_itself_is_tracked(tiny, tmp_path):
+    """A data file read with plain ``open`` (not through data.py) is
+    checked by content too: changed, its example runs again."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.txt").write_text("0 1 2\n")
+    extra = ("import os\n"
+             "with open(os.path.join(os.environ['DOCS_DATA_DIR'], "
+             "'labels.txt')) as f:\n"
+             "    report.values(labels=f.read().split()[-1])")
+    page = "# Home\n\nLast label: {{ tiny.labels }}.\n"
+    result, _ = tiny(page=page, extra=extra, DOCS_DATA_DIR=str(data))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (data / "labels.txt").write_text("0 1 5\n")
+    result, site = tiny(page=page, extra=extra, DOCS_DATA_DIR=str(data))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r"example tiny: data it read changed since it ran "
+                     r"\([^)]*labels\.txt\); running it again",
+                     result.stderr), result.stderr[-2000:]
+    assert "Last label: 5." in (site / "index.html").read_text()
 
 
 def test_serving_stale_results_is_loud(tiny):
