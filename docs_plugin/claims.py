@@ -60,47 +60,35 @@ def sentence_of(markdown: str, line: int, marker: str) -> str:
     return (sentence + stop).strip()
 
 
-def collect(state, files, substitute) -> list[dict]:
+def collect(state, files, substitute, page_error=None) -> list[dict]:
     """Every ``{{ claim example.name }}`` on the pages, with the sentence
     it marks (its values filled in by ``substitute(markdown, where,
     placeholders)``). A claim a page states that no example evaluated, or
     one an example evaluated that no page states, is an error; in a
-    full-size build so is a stated claim that does not hold."""
-    stated, (supports, problems) = [], _recheck_all(state.claims)
+    full-size build so is a stated claim that does not hold.
+
+    Errors fail the build; given ``page_error(where, message)`` (serving),
+    each is handed to it instead (``where``: the page, or None), and the
+    claims of a page with an error are left out."""
+    stated, (supports, found_problems) = [], _recheck_all(state.claims)
+    problems = [(None, problem) for problem in found_problems]
     for file in files.documentation_pages():
-        if not file.src_uri.endswith(".md") or file.generated_by:
-            continue
-        markdown, where = file.content_string, file.src_uri
-        try:
-            found = syntax.placeholders(markdown, where)
-        except syntax.SyntaxProblem as error:
-            raise PluginError(str(error)) from None
-        text = substitute(markdown, where, found)
-        problems += wording.check(text, where, supports)
-        for placeholder in found:
-            if placeholder.kind != "claim" or \
-                    placeholder.example in state.failures:
-                continue  # serving: its page shows the failure instead
-            example, name = placeholder.example, placeholder.key
-            claim = state.claims.get(example, {}).get(name)
-            if claim is None:
-                known = ", ".join(sorted(state.claims.get(example, {})))
-                problems.append(
-                    f"{where}:{placeholder.line}: claim {example}.{name} "
-                    f"is never evaluated (claims of {example}: "
-                    f"{known or 'none'})")
-                continue
-            stated.append({
-                "page": file, "line": placeholder.line, "example": example,
-                "name": name, "sentence": sentence_of(
-                    text, placeholder.line, placeholder.text), **claim})
+        if file.src_uri.endswith(".md") and not file.generated_by:
+            page_stated, page_problems = _page_claims(
+                state, file, substitute, supports)
+            stated += page_stated
+            problems += [(file.src_uri, p) for p in page_problems]
     used = {(c["example"], c["name"]) for c in stated}
+    faulty = {where for where, _ in problems}
     for example, claims in sorted(state.claims.items()):
-        problems += [f"claim {example}.{name} is evaluated but no page "
-                     "states it" for name in sorted(claims)
-                     if (example, name) not in used]
-    if problems:
-        raise PluginError("\n".join(problems))
+        problems += [(None, f"claim {example}.{name} is evaluated but no "
+                      "page states it") for name in sorted(claims)
+                     if (example, name) not in used and not faulty - {None}]
+    if problems and page_error is None:
+        raise PluginError("\n".join(message for _, message in problems))
+    for where, message in problems:
+        page_error(where, message)
+    stated = [c for c in stated if c["page"].src_uri not in faulty]
     _give_anchors(stated)
     for claim in (c for c in stated if not c["holds"]):
         why = (f"its evidence cannot carry a verdict: {claim['flaw']}"
@@ -111,9 +99,41 @@ def collect(state, files, substitute) -> list[dict]:
                    f"evidence: {evidence_text(claim['evidence'])})")
         if state.settings.fast:
             log.info(f"{message} [fast mode: reported, not enforced]")
-        else:
+        elif page_error is None:
             raise PluginError(message)
+        else:
+            page_error(claim["page"].src_uri, message)
     return stated
+
+
+def _page_claims(state, file, substitute, supports):
+    """``(stated, problems)``: the claims one page states, and what is
+    wrong with its syntax, its values, its claims or its words."""
+    markdown, where = file.content_string, file.src_uri
+    try:
+        found = syntax.placeholders(markdown, where)
+        text = substitute(markdown, where, found)
+    except (syntax.SyntaxProblem, PluginError) as error:
+        return [], [str(error)]
+    stated, problems = [], wording.check(text, where, supports)
+    for placeholder in found:
+        if placeholder.kind != "claim" or \
+                placeholder.example in state.failures:
+            continue  # serving: its page shows the failure instead
+        example, name = placeholder.example, placeholder.key
+        claim = state.claims.get(example, {}).get(name)
+        if claim is None:
+            known = ", ".join(sorted(state.claims.get(example, {})))
+            problems.append(
+                f"{where}:{placeholder.line}: claim {example}.{name} "
+                f"is never evaluated (claims of {example}: "
+                f"{known or 'none'})")
+            continue
+        stated.append({
+            "page": file, "line": placeholder.line, "example": example,
+            "name": name, "sentence": sentence_of(
+                text, placeholder.line, placeholder.text), **claim})
+    return stated, problems
 
 
 def _recheck_all(claims_by_example):

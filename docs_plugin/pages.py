@@ -65,6 +65,18 @@ def rewrite(state, markdown, page, config) -> str:
         {run.entry.name: name for name, run in state.runs.items()})
 
 
+def error_page(title, message) -> str:
+    """Serving: what a page whose syntax is wrong shows instead (MkDocs
+    would stop answering until it is fixed)."""
+    return "\n".join([
+        f"# {title or 'This page'}", "",
+        '!!! failure "This page has an error"', "",
+        "    `mkdocs build` fails on it; the other pages are served as "
+        "usual. Fix it and save: the page reloads.", "",
+        '    <pre class="example-error">'
+        + html.escape(message).replace("\n", "&#10;") + "</pre>", ""])
+
+
 def _output_cell(state, name, file) -> int | None:
     example = state.by_name.get(name)
     return output_cell(example.path, file) if example else None

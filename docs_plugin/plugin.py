@@ -22,6 +22,7 @@ import contextlib
 import logging
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 from mkdocs.structure.files import File
 
@@ -94,8 +95,16 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
                                     content=gallery.index_page(state)))
         files.append(File.generated(config, times.PAGE,
                                     content=times.page(state)))
+        state.page_errors = {}
+
+        def page_error(where, message):
+            log.error(message)
+            if where is not None:
+                state.page_errors[where] = message
+
         state.stated = claims.collect(
-            state, files, lambda *a: pages.substitute_values(state, *a))
+            state, files, lambda *a: pages.substitute_values(state, *a),
+            page_error if self.serving else None)
         files.append(File.generated(config, claims.PAGE,
                                     content=claims.page(state, config.nav)))
         state.api = api.SiteNames(state, files)
@@ -109,7 +118,18 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
     def on_page_markdown(self, markdown, page, config, files):
         if page.file.src_path.endswith(".ipynb"):
             return markdown
-        return pages.rewrite(self.state, markdown, page, config)
+        # Serving, a page with an error shows it (MkDocs would stop
+        # serving every page until it is fixed), and reloads when saved.
+        found = self.state.page_errors.get(page.file.src_uri)
+        if found is not None:
+            return pages.error_page(page.title, found)
+        try:
+            return pages.rewrite(self.state, markdown, page, config)
+        except PluginError as error:
+            if not self.serving:
+                raise
+            log.error(str(error))
+            return pages.error_page(page.title, str(error))
 
     def on_page_content(self, content, page, config, files):
         src = page.file.src_path

@@ -22,6 +22,8 @@ class BuildState:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     claims: dict[str, dict[str, dict]] = field(default_factory=dict)
     stated: list[dict] = field(default_factory=list)  # claims on pages
+    # serving: pages whose syntax is wrong, and what is wrong
+    page_errors: dict[str, str] = field(default_factory=dict)
     thumbnails: set[str] = field(default_factory=set)
     notebook_css: str | None = None
     notebook_classes: set[str] = field(default_factory=set)  # pages use

@@ -671,3 +671,31 @@ def test_serve_shows_a_failing_example_and_recovers(tiny):
         assert "Example tiny failed" not in home
     finally:
         stop(server, tiny.root)
+
+
+def test_serve_shows_a_page_error_and_keeps_answering(tiny):
+    """A mistake in a page's syntax, made while serving, is shown on that
+    page; the server keeps answering (MkDocs would hang every request
+    until it is fixed), and fixing it recovers without a restart."""
+    result, _ = tiny()
+    assert result.returncode == 0, result.stderr[-3000:]
+    index = tiny.root / "docs/index.md"
+    good = index.read_text()
+    server, base = serve(tiny.root)
+    try:
+        wait_for(server, base, "The answer is 42.", 60)
+        mistakes = {"{{ tiny.nope }}": "index.md:7: no value tiny.nope",
+                    '--8<-- "nosuch.md"':
+                        "index.md:7: included file nosuch.md not found"}
+        for mistake, said in mistakes.items():
+            index.write_text(good + f"\nMore.\n\n{mistake}\n")
+            home, _ = wait_for(server, base, said, 60)
+            assert "This page has an error" in home
+            begin = time.monotonic()
+            status, gallery = fetch(base + "gallery/tiny/")
+            assert status == 200 and time.monotonic() - begin < 1
+        index.write_text(good)
+        home, _ = wait_for(server, base, "The answer is 42.", 60)
+        assert "This page has an error" not in home
+    finally:
+        stop(server, tiny.root)
