@@ -96,7 +96,8 @@ population_mean, population_var = h.mean(0), h.var(0)
 steps = 60 if FAST else 600
 momenta = [0.01, 0.1, 0.5, None]
 g = torch.Generator().manual_seed(0)
-order = torch.randint(0, len(h), (steps, 128), generator=g)
+batch = 128
+order = torch.randint(0, len(h), (steps, batch), generator=g)
 errors = {}
 for momentum in momenta:
     bn = nn.BatchNorm1d(128, momentum=momentum)  # fresh: mean 0, var 1
@@ -145,7 +146,7 @@ for ax in axes:
 handles, labels = axes[1].get_legend_handles_labels()
 fig.legend(handles, labels, title="momentum", fontsize=8,
            loc="outside right center")
-fig.suptitle("First BatchNorm layer of a trained MLP, batches of 128",
+fig.suptitle(f"First BatchNorm layer of a trained MLP, batches of {batch}",
              fontsize=10)
 report.figure(fig, "convergence")
 

@@ -141,7 +141,7 @@ axes[2].set_xlabel("learning rate")
 axes[2].set_title("best evaluation", fontsize=10)
 axes[2].legend(fontsize=7, loc="upper right")
 axes[0].set_ylim(0, 1)
-fig.suptitle("LeNet, batch 256, one seed per run", fontsize=10)
+fig.suptitle(f"LeNet, batch {BATCH_SIZE}, one seed per run", fontsize=10)
 report.figure(fig, "learning_rates")
 
 # %% [markdown]

@@ -155,7 +155,7 @@ for i, label in enumerate(LABELS):
         curve = smooth(results[label, seed]["losses"], window)
         ax.plot(range(window, window + len(curve)), curve, color=f"C{i}",
                 linewidth=1, label=label if seed == SEEDS[0] else None)
-ax.set_xlabel("training step (mini-batches of 10)")
+ax.set_xlabel(f"training step (mini-batches of {BATCH_SIZE})")
 ax.set_ylabel(f"training loss ({window}-step average)")
 ax.set_title(f"MLP on {data.TITLES[DATASET]}, with and without BatchNorm1d, "
              f"{len(SEEDS)} seeds", fontsize=10)

@@ -120,7 +120,8 @@ ax.set_xscale("log", base=2)
 ax.set_xticks(BATCH_SIZES, [str(b) for b in BATCH_SIZES])
 ax.set_xlabel("batch size (training)")
 ax.set_ylabel("test accuracy (eval mode)")
-ax.set_title(f"Small CNN, {TRAIN_SIZE:,} Fashion-MNIST images, one epoch, "
+epochs = f"{EPOCHS} epoch" + ("" if EPOCHS == 1 else "s")
+ax.set_title(f"Small CNN, {TRAIN_SIZE:,} Fashion-MNIST images, {epochs}, "
              f"{len(SEEDS)} seeds (dots)", fontsize=10)
 ax.legend(fontsize=8)
 report.figure(fig, "sweep")

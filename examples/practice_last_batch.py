@@ -156,7 +156,7 @@ ax.plot(last_sizes, errors[False], "o-", label="last batch used")
 ax.plot(last_sizes, errors[True], "s--", label="drop_last=True")
 ax.set_xscale("log", base=2)
 ax.set_xticks(last_sizes, [str(r) for r in last_sizes])
-ax.set_xlabel("samples in the last batch (the others: 64)")
+ax.set_xlabel(f"samples in the last batch (the others: {BATCH})")
 ax.set_ylabel("median |running_var / variance - 1|")
 ax.set_ylim(bottom=0)
 ax.set_title(f"BatchNorm1d, epochs of 16 full batches + the last one, "

@@ -163,13 +163,14 @@ for variant in variants:
 # it is smaller than the spread between seeds.
 
 # %%
+window = 20  # steps in the moving average
 fig, ax = plt.subplots()
 for i, variant in enumerate(variants):
     for j, losses in enumerate(runs[variant]["losses"]):
-        ax.plot(smooth(losses, 20), color=f"C{i}", alpha=0.8,
+        ax.plot(smooth(losses, window), color=f"C{i}", alpha=0.8,
                 label=variant if j == 0 else None)
 ax.set_xlabel("step")
-ax.set_ylabel("training loss (moving average of 20 steps)")
+ax.set_ylabel(f"training loss (moving average of {window} steps)")
 ax.set_title(f"Small ResNet, SGD lr {LR} (cosine to 0), momentum {MOMENTUM}, "
              f"weight decay {WEIGHT_DECAY}, batch {BATCH}", fontsize=10)
 ax.legend(fontsize=8)

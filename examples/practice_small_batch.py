@@ -175,7 +175,7 @@ for i, (name, accs) in enumerate([("BatchNorm over 32", full),
     ax.axhspan(min(accs), max(accs), color=f"C{i + 2}", alpha=0.1)
 ax.set_xscale("log", base=2)
 ax.set_xticks(MICRO, [str(m) for m in MICRO])
-ax.set_xlabel("images per normalization statistic (batches of 32)")
+ax.set_xlabel(f"images per normalization statistic (batches of {BATCH})")
 ax.set_ylabel("test accuracy (eval mode)")
 ax.set_title(f"MLP on Fashion-MNIST, {STEPS} steps of Adam, "
              f"{len(SEEDS)} seeds (dots; bands: range)", fontsize=10)

@@ -305,3 +305,65 @@ def test_search_finds_the_teaching_page_before_the_gallery(page, query):
     hrefs = [results.nth(i).get_attribute("href")
              for i in range(min(results.count(), 6))]
     assert "/gallery/" not in hrefs[0], hrefs
+
+
+# What scrolls sideways on a phone, where: the widest of each on its page.
+SCROLLERS = [("algorithm/", "article pre > code"),
+             ("gallery/inference_momentum/", ".highlight-ipynb pre"),
+             ("practice/", ".md-typeset__scrollwrap"),
+             ("algorithm/", "div.arithmatex")]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_what_scrolls_sideways_shows_a_shadow_where_there_is_more(
+        browser, server, scheme):
+    """Code, notebook code, tables and display math wider than a phone
+    show a shadow at the edge where there is more, and none at the other
+    (measured in pixels, with the text made invisible)."""
+    import io
+
+    from PIL import Image
+
+    context = browser.new_context(viewport={"width": 390, "height": 800},
+                                  color_scheme=scheme)
+    page = context.new_page()
+    hide = (".cue-test, .cue-test * { color: transparent !important; "
+            "border-color: transparent !important; }")
+
+    def edges(element):
+        """Mean grey of the left strip, the middle and the right strip."""
+        image = Image.open(io.BytesIO(element.screenshot())).convert("L")
+        width, height = image.size
+        rows = range(height // 3, 2 * height // 3)
+
+        def mean(columns):
+            return sum(image.getpixel((x, y)) for x in columns
+                       for y in rows) / (len(columns) * len(rows))
+
+        return (mean(range(0, 2)), mean([width // 2]),
+                mean(range(width - 2, width)))
+
+    found = {}
+    for path, selector in SCROLLERS:
+        page.goto(server + path, wait_until="networkidle")
+        wide = [e for e in page.locator(selector).all() if e.evaluate(
+            "e => e.scrollWidth > e.clientWidth + 40")]
+        assert wide, f"nothing of {selector} scrolls on {path} at 390 px"
+        element = wide[0]
+        element.scroll_into_view_if_needed()
+        page.add_style_tag(content=hide)
+        element.evaluate("e => e.classList.add('cue-test')")
+        start = edges(element)
+        element.evaluate("e => e.scrollLeft = e.scrollWidth")
+        page.wait_for_timeout(100)
+        end = edges(element)
+        found[selector] = (start, end)
+    sign = -1 if scheme == "light" else 1  # a shadow darkens, or lightens
+    for selector, ((left, middle, right), (left2, middle2, right2)) in \
+            found.items():
+        assert sign * (right - middle) > 25 and abs(left - middle) < 6, \
+            (selector, "at the start", left, middle, right)
+        assert sign * (left2 - middle2) > 25 and \
+            abs(right2 - middle2) < 6, (selector, "at the end", left2,
+                                        middle2, right2)
+    context.close()

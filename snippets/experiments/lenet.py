@@ -152,10 +152,17 @@ def final_stretch(steps, span, count=3):
     """``count`` evenly spaced steps over the last ``span`` steps of a run
     of ``steps``, ending with the last: where the seed studies evaluate,
     so that a metric is a mean over the end of training, not a snapshot.
+    A span shorter than ``count`` is widened to ``count`` steps, so that
+    the steps are distinct.
 
     >>> final_stretch(78, 39)
     [52, 65, 78]
+    >>> final_stretch(8, 1)
+    [6, 7, 8]
     """
+    if not 1 <= count <= steps:
+        raise ValueError(f"cannot pick {count} distinct steps of {steps}")
+    span = min(max(span, count), steps)
     return [steps - span + span * (i + 1) // count for i in range(count)]
 
 
