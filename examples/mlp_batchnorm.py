@@ -188,7 +188,9 @@ acc = {label: [results[label, s]["test_accuracy"] for s in SEEDS]
        for label in LABELS}
 rows = [[label, f"{mean(loss[label]):.3f}", f"{mean(acc[label]):.2%}",
          ", ".join(f"{a:.2%}" for a in acc[label])] for label in LABELS]
-report.table("results", ["Model", "Training loss, last epoch (mean)",
+span = ("last epoch" if len(results[LABELS[0], SEEDS[0]]["losses"])
+        >= steps_per_epoch else "all steps")
+report.table("results", ["Model", f"Training loss, {span} (mean)",
                          "Test accuracy (mean)",
                          "Test accuracy, seed by seed"], rows)
 
