@@ -297,18 +297,21 @@ class Cache:
         write_atomically(self.record_path(run.example.name),
                          json.dumps(record, indent=2) + "\n")
 
-    def derived(self, name: str, key: str, make) -> Path:
+    def derived(self, name: str, key: str, make, log=None) -> Path:
         """A file the build makes from inputs whose digest is ``key``
         (``make()`` returns its bytes), kept under ``derived/`` with its
         own digest beside it: made again only when the inputs changed or
-        the file is missing or damaged."""
+        the file is missing or damaged (with a line to ``log``)."""
         path = self.base / "derived" / f"{name}.{key[:24]}"
         sidecar = path.with_name(path.name + ".sha256")
         try:
             if self.digest(path) == sidecar.read_text("utf-8").strip():
                 return path
+            damaged = True
         except OSError:
-            pass
+            damaged = path.exists() or sidecar.exists()
+        if damaged and log is not None:
+            log(f"{path}: changed since it was made; making it again")
         data = make()
         write_atomically(path, data)
         write_atomically(sidecar, hashlib.sha256(data).hexdigest() + "\n")

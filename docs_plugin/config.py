@@ -41,10 +41,12 @@ class ExamplesConfig(Config):
     colab_branch = opt.Type(str, default="notebooks")
 
 
-def start(options, config, root, log, serving=False) -> BuildState:
+def start(options, config, root, log, serving=False,
+          site_dir=None) -> BuildState:
     """The build's state: settings read, examples found, options checked,
     the runner made and the other plugins wired to its cache (and,
-    serving, the server to the end of background runs)."""
+    serving, the server to the end of background runs). ``site_dir``: where
+    the site is published (None: serving, in a temporary folder)."""
     imports.forget()
     try:
         chosen = settings.Settings.from_env()
@@ -62,13 +64,18 @@ def start(options, config, root, log, serving=False) -> BuildState:
                  f"{cores} cores: running {cores} examples at a time")
         chosen = dataclasses.replace(chosen, jobs=cores)
     cache_dir = chosen.cache_dir or root / options.cache_dir
-    _usable(cache_dir, "DOCS_CACHE_DIR" if chosen.cache_dir else
-            "cache_dir in mkdocs.yml", write=True)
+    cache_name = ("DOCS_CACHE_DIR" if chosen.cache_dir else
+                  "cache_dir in mkdocs.yml")
+    data_name = ("DOCS_DATA_DIR" if chosen.data_dir else
+                 "the data folder (data/, DOCS_DATA_DIR)")
+    for folder, name in ((cache_dir, cache_name),
+                         (chosen.data_dir or root / "data", data_name)):
+        _outside_the_site(folder, name, config.docs_dir, site_dir)
+    _usable(cache_dir, cache_name, write=True)
     # made now: the examples run where only folders that exist can be
     # written (sandbox.py), and the first to read the data writes it there
-    _usable(chosen.data_dir or root / "data", "DOCS_DATA_DIR" if
-            chosen.data_dir else "the data folder (data/, DOCS_DATA_DIR)")
-    imports.remember(Path(cache_dir) / "imports.json")
+    _usable(chosen.data_dir or root / "data", data_name)
+    imports.remember(Path(cache_dir) / "imports.json", log.info)
     runner = Runner(
         root, cache_dir, chosen.fast, options.cell_timeout, log=log.info,
         warn=log.warning, slow_imports=options.slow_imports,
@@ -80,6 +87,24 @@ def start(options, config, root, log, serving=False) -> BuildState:
         signals.mkdir(parents=True, exist_ok=True)
         config.watch.append(str(signals))
     return BuildState(root, options, chosen, examples, runner)
+
+
+def _outside_the_site(folder, variable, docs_dir, site_dir):
+    """A cache or data folder inside the docs folder would be published
+    as pages (and the next build fails on them); inside the site folder,
+    it would be lost at every build, which replaces that folder."""
+    folder = Path(folder).resolve()
+    places = [(docs_dir, "the docs folder", "MkDocs would publish its "
+               "files as pages")]
+    if site_dir is not None:
+        places.append((site_dir, "the site folder", "every build replaces "
+                       "that folder, and this one with it"))
+    for place, what, why in places:
+        place = Path(place).resolve()
+        if folder == place or place in folder.parents:
+            raise PluginError(
+                f"{variable}={str(folder)!r} is inside {what} ({place}): "
+                f"{why}; give a folder outside it")
 
 
 def _usable(folder, variable, write=False):

@@ -27,18 +27,24 @@ _MEMO = {}  # digest of a file's text -> {"imports": [...], "code": digest}
 _MEMO_STATE = {"file": None, "changed": False, "used": set()}
 
 
-def remember(path) -> None:
+def remember(path, log=None) -> None:
     """Keep what is learnt of files in ``path`` (JSON) from build to
     build: load it now, ``save_memo`` writes it. A damaged file is
-    ignored (its own digest says so)."""
+    ignored (its own digest says so), with a line to ``log``."""
     _MEMO_STATE.update(file=Path(path), changed=False, used=set())
     try:
         stored = json.loads(Path(path).read_text(encoding="utf-8"))
         body = json.dumps(stored["memo"], sort_keys=True)
         if hashlib.sha256(body.encode()).hexdigest() == stored["digest"]:
             _MEMO.update(stored["memo"])
+            return
+    except FileNotFoundError:
+        return
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    if log is not None:
+        log(f"{path}: damaged or changed by hand; what the Python files "
+            "import is worked out again")
 
 
 def save_memo() -> None:

@@ -53,18 +53,43 @@ def compile_cache() -> str:
                                         f"torchinductor_{user}"))
 
 
+def usable_home() -> Path | None:
+    """The home folder, if it is there and can be written."""
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME, and no entry in the password file
+        return None
+    return home if home.is_dir() and os.access(home, os.W_OK) else None
+
+
+def home_caches(base) -> dict[str, str]:
+    """Where Matplotlib and IPython keep their caches, when the home
+    folder cannot hold them (HOME missing or read-only, as for some
+    service users): a folder in ``base``. (They would write them into the
+    example's temporary folder, and the example would be blamed for it.)
+    Empty when the home folder is usable."""
+    if usable_home() is not None:
+        return {}
+    caches = {"MPLCONFIGDIR": Path(base) / "home" / "matplotlib",
+              "IPYTHONDIR": Path(base) / "home" / "ipython"}
+    for folder in caches.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    return {name: str(folder) for name, folder in caches.items()}
+
+
 def warm_kernels(fast, threads, pythonpath, data_dir=None,
-                 preload=()) -> forkserver.Server:
+                 preload=(), caches=None) -> forkserver.Server:
     """A ``forkserver.Server`` for the kernels that ``kernel_env`` with
     these settings describes, importing ``preload`` once for all."""
-    env = kernel_env(fast, threads, "", "", "", pythonpath, data_dir)
+    env = kernel_env(fast, threads, "", "", "", pythonpath, data_dir,
+                     caches)
     # jupyter_client adds this one, and ipykernel reads it on import.
     env["JPY_PARENT_PID"] = str(os.getpid())
     return forkserver.Server({**os.environ, **env}, preload, PER_KERNEL)
 
 
 def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
-               data_dir=None) -> dict[str, str]:
+               data_dir=None, caches=None) -> dict[str, str]:
     """The environment variables of one example's kernel.
 
     ``threads`` limits torch's intra-op threads (None: as many as torch
@@ -84,6 +109,7 @@ def kernel_env(fast, threads, output_dir, reads_file, tmp_dir, pythonpath,
     })
     if data_dir is not None:
         env["DOCS_DATA_DIR"] = str(data_dir)
+    env.update(caches or {})  # home_caches
     if threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     return env
@@ -128,11 +154,12 @@ def writable_folders(allowed, work) -> list[str]:
     folder and the logs the kernel keeps), the compile cache, the
     caches Jupyter, IPython and Matplotlib keep in the home folder, and
     ``/dev`` (``/dev/null``, shared memory)."""
-    home = Path.home()
+    home = usable_home()
     return [str(p) for p in allowed] + [
-        str(work), compile_cache(), "/dev", str(home / ".cache"),
-        str(home / ".config" / "matplotlib"), str(home / ".ipython"),
-        str(home / ".local" / "share" / "jupyter")]
+        str(work), compile_cache(), "/dev"] + ([] if home is None else [
+            str(home / ".cache"), str(home / ".config" / "matplotlib"),
+            str(home / ".ipython"), str(home / ".local" / "share" /
+                                        "jupyter")])
 
 
 def watch_files(allowed, log, data_dir=None, reads=None) -> str:

@@ -62,8 +62,9 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
     def on_config(self, config):
         self.staging = Staging(config, self.serving)
         root = Path(config.config_file_path).resolve().parent
-        self.state = state = options.start(self.config, config, root, log,
-                                           self.serving)
+        self.state = state = options.start(
+            self.config, config, root, log, self.serving,
+            None if self.serving else self.staging.site_dir)
         config.nav, state.sections = gallery.nav_with_gallery(
             config.nav, config.docs_dir, state.examples, state.code_dir)
         self.katex = root / self.config.katex_dir
@@ -88,7 +89,7 @@ class ExamplesPlugin(BasePlugin[options.ExamplesConfig]):
             "bn-examples.zip",
             downloads.zip_key(notebooks, state.root, config.site_url),
             lambda: downloads.download_all(notebooks, state.root,
-                                           config.site_url))
+                                           config.site_url), log.info)
         files.append(File.generated(config, gallery.ZIP,
                                     abs_src_path=str(zipped)))
         files.append(File.generated(config, gallery.INDEX,

@@ -56,6 +56,7 @@ class Runner:
         self._running = {}  # name -> kernel.Execution
         self._interrupted = threading.Event()
         self._sandboxed = None  # whether Landlock is there, once asked
+        self._home_caches = None  # kernel.home_caches, once asked
 
     def key(self, example: Example) -> str:
         if self._versions is None:
@@ -225,7 +226,8 @@ class Runner:
             yield
             return
         server = kernel.warm_kernels(self.fast, threads, self.root,
-                                     self.data_dir, self.preload)
+                                     self.data_dir, self.preload,
+                                     self._caches())
         with server:
             self._server = server
             try:
@@ -277,11 +279,12 @@ class Runner:
         standalone.write_downloads(notebook, entry)
         env = kernel.kernel_env(self.fast, threads, entry / "outputs",
                                 reads_file, work / "tmp", self.root,
-                                self.data_dir)
+                                self.data_dir, self._caches())
         writes = work / "writes.txt"
         data_dir = self._data_dir()
         writable = kernel.writable_folders(
-            [entry / "outputs", work / "tmp", data_dir], work)
+            [entry / "outputs", work / "tmp", data_dir,
+             *self._caches().values()], work)
         execution = kernel.Execution(
             notebook, work / "cwd", env, self.cell_timeout,
             kernel.exec_lines(
@@ -349,6 +352,12 @@ class Runner:
         return self.cache.commit(
             example, key, entry, seconds, reads, assembled.source, warnings,
             self._data_dir(), stamps.ran(self._versions, threads, self.fast))
+
+    def _caches(self) -> dict[str, str]:
+        """``kernel.home_caches``, worked out once."""
+        if self._home_caches is None:
+            self._home_caches = kernel.home_caches(self.base)
+        return self._home_caches
 
     def _data_dir(self):
         return self.data_dir or self.root / "data"

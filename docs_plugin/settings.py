@@ -70,7 +70,7 @@ def _jobs(environ):
     raw = (environ.get("DOCS_JOBS") or "").strip()
     if not raw:
         return cores()
-    if raw.isdigit() and int(raw) >= 1:
+    if raw.isascii() and raw.isdigit() and int(raw) >= 1:
         return int(raw)
     raise bad("DOCS_JOBS", environ["DOCS_JOBS"],
               "use a whole number of at least 1 (how many examples run at "

@@ -14,6 +14,7 @@ import secrets
 import shutil
 from pathlib import Path
 
+from mkdocs.exceptions import PluginError
 from mkdocs.utils import CountHandler
 
 
@@ -84,6 +85,15 @@ class Staging:
         self.folder = self.site_dir.with_name(
             f".{self.site_dir.name}.building-{os.getpid()}-"
             f"{secrets.token_hex(4)}")
+        try:  # now, so that a folder that cannot be written is one line
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir()
+        except OSError as error:
+            raise PluginError(
+                f"the site cannot be written to {self.site_dir}: its "
+                f"folder {self.folder.parent} cannot be written "
+                f"({error.strerror}); give `mkdocs build -d` a folder you "
+                "can write") from None
         config.site_dir = str(self.folder)
 
     def publish(self, config) -> None:

@@ -343,7 +343,8 @@ def test_broken_link_fails_the_build(tiny):
 
 @pytest.mark.parametrize("variable, value", [
     ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_EXECUTE", "maybe"),
-    ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"),
+    ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"), ("DOCS_JOBS", "\u00b9"),
+    ("DOCS_CACHE_DIR", "~nosuchuser/cache"),
     ("DOCS_DATA_DIR", "/etc/hostname"), ("DOCS_CACHE_DIR", "/etc/hostname"),
     ("DOCS_ONLY", "Tiny!"),
     ("DOCS_CACHE_DIR", "/proc/no-cache"), ("DOCS_DATA_DIR", "/proc/no-data"),
@@ -358,6 +359,40 @@ def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     assert len(errors) == 1, result.stderr
     assert f"{variable}={value!r}" in errors[0]
     assert not (site / "index.html").exists()
+
+
+@pytest.mark.parametrize("variable, inside", [
+    ("DOCS_CACHE_DIR", "docs/cache"), ("DOCS_DATA_DIR", "docs/data"),
+    ("DOCS_CACHE_DIR", "site/cache")])
+def test_a_folder_inside_the_docs_or_the_site_is_refused(tiny, variable,
+                                                         inside):
+    """In docs/, MkDocs would publish the cache or the data as pages (the
+    next build failed on them); in the site folder, every build replaced
+    it (every example ran at every build)."""
+    result, _ = tiny(**{variable: str(tiny.root / inside)})
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert f"{variable}={str(tiny.root / inside)!r} is inside the " \
+        f"{inside.partition('/')[0]} folder" in errors[0]
+    assert not (tiny.root / inside).exists()
+
+
+def test_a_site_folder_that_cannot_be_written_is_one_line(tiny, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    site = blocker / "site"  # its folder is a file: nothing can be made
+    result = mkdocs_build(site, cwd=tiny.root,
+                          config=str(tiny.root / "mkdocs.yml"),
+                          env=fast_env())
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert f"the site cannot be written to {site}" in errors[0]
 
 
 def test_an_example_that_does_not_parse_fails_in_one_line(tiny):

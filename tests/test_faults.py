@@ -303,6 +303,10 @@ def test_damaged_copies_the_build_made_are_made_again(tiny):
                      result.stderr), result.stderr[-2000:]
     assert re.search(r"rendered gallery page .*: changed since it was "
                      "written; rendering it again", result.stderr)
+    assert f"{zipped[0]}: changed since it was made; making it again" in \
+        result.stderr
+    assert "imports.json: damaged or changed by hand; what the Python " \
+        "files import is worked out again" in result.stderr
     for rel, data in good.items():
         assert (site / rel).read_bytes() == data, rel
     # What a kill while mkdocs-jupyter writes its cache leaves behind
@@ -464,6 +468,17 @@ def test_writes_outside_the_output_folder_are_reported(tiny):
     result, _ = tiny()
     assert result.returncode == 0, result.stderr[-3000:]
     assert "outside its output folder" not in result.stderr
+
+
+def test_a_home_folder_that_cannot_be_written_blames_no_example(tiny):
+    """With HOME missing (as for some service users), Matplotlib and
+    IPython wrote their caches into the example's temporary folder, and
+    the example was reported for writing outside its folder."""
+    result, site = tiny(HOME=str(tiny.root / "no-such-home"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "outside its output folder" not in result.stderr
+    assert "The answer is 42." in (site / "index.html").read_text()
+    assert not (tiny.root / "no-such-home").exists()
 
 
 needs_landlock = pytest.mark.skipif(

@@ -81,7 +81,11 @@ def folder(environ, name):
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return None
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError:  # ~user of a user this machine does not know
+        raise bad(name, raw, "its ~ names no home folder on this machine; "
+                             "give the folder's full path") from None
     if path.exists() and not path.is_dir():
         raise bad(name, raw, "it names a file; give a folder (it is "
                              "created if missing)")
