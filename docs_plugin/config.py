@@ -136,6 +136,11 @@ def _check(options, chosen, names):
         if not any(settings.matches(n, [pattern]) for n in names):
             raise PluginError(f"start_first in mkdocs.yml: {pattern!r} "
                               "matches no example (renamed? removed?)")
+    if options.cell_timeout < 1:
+        raise PluginError(
+            f"cell_timeout in mkdocs.yml: {options.cell_timeout} is not "
+            "valid: give the seconds a cell may run, at least 1 (a cell "
+            "that hangs would otherwise hold the build forever)")
     for module in options.preload:
         if not module_exists(module):
             raise PluginError(f"preload in mkdocs.yml: no module "

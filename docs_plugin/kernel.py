@@ -217,6 +217,30 @@ def bundle_only(root) -> str:
     return _BUNDLE_ONLY.format(root=str(root), installed=installed)
 
 
+def stop_strays(output_dir) -> list[str]:
+    """Kill the processes an example's kernel started that still run
+    after it (in a session of their own, say, out of reach of its
+    process group): those whose environment names ``output_dir`` as
+    ``DOCS_OUTPUT_DIR``, which every process it starts inherits. Returns
+    their command lines. (Linux; elsewhere, none are found.)"""
+    needle = b"\0DOCS_OUTPUT_DIR=" + os.fsencode(str(output_dir)) + b"\0"
+    stopped = []
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else []:
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in b"\0" + (entry / "environ").read_bytes():
+                continue
+            command = (entry / "cmdline").read_bytes()
+            os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        stopped.append(command.replace(b"\0", b" ").decode(
+            errors="replace").strip() or f"process {entry.name}")
+    return stopped
+
+
 def exec_lines(*codes: str) -> list[str]:
     """Kernel arguments that run ``codes`` before the first cell (not as
     cells: the notebook and its numbering stay as the reader sees them)."""

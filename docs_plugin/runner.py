@@ -329,6 +329,7 @@ class Runner:
                 example, standalone.own_cells(notebook, bundled)) from None
         finally:
             self._running.pop(example.name, None)
+            strays = kernel.stop_strays(entry / "outputs")
         seconds = time.perf_counter() - start
         outside = _lines(writes) | {
             str(p) for sub in ("cwd", "tmp") for p in (work / sub).rglob("*")
@@ -341,6 +342,11 @@ class Runner:
                 f"example {example.name} wrote, or tried to write, outside "
                 "its output folder (use Report to write figures, tables and "
                 "values): " + ", ".join(sorted(outside)[:10]))
+        if strays:
+            warnings.append(
+                f"example {example.name} left processes running after it "
+                f"ended, which the build stopped: {'; '.join(strays[:5])}. "
+                "An example stops what it starts.")
         warnings += _large_outputs(example.name, standalone.own_cells(
             notebook, bundled))
         for warning in warnings:

@@ -130,6 +130,41 @@ def test_a_huge_output_is_a_warning_until_fixed(tiny):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_a_process_an_example_leaves_running_is_stopped_and_said(tiny):
+    """A process in a session of its own is out of reach of the kernel's
+    process group: it outlived the build, without a word."""
+    extra = ("import subprocess\n"
+             "stray = subprocess.Popen(['sleep', '600'], "
+             "start_new_session=True)\n"
+             "report.values(stray=stray.pid)")
+    page = "# Home\n\nThe answer is {{ tiny.answer }}.\n"
+    for _ in range(2):  # run, then from the cache: said at every build
+        result, _ = tiny(page=page, extra=extra)
+        assert result.returncode != 0  # a warning, in a strict build
+        assert "example tiny left processes running after it ended, " \
+            "which the build stopped: sleep 600." in result.stderr, \
+            result.stderr[-2000:]
+    pid = json.loads((outputs(tiny.root) / VALUES).read_text())["stray"]
+    assert not Path(f"/proc/{pid}").exists() or \
+        "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    result, _ = tiny(page=page)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_cell_timeout_below_one_second_is_refused(tiny):
+    """0 or -1 meant no limit at all: a cell that hangs held the build
+    forever."""
+    config = tiny.root / "mkdocs.yml"
+    text = config.read_text()
+    assert "  - examples:\n" in text
+    config.write_text(text.replace("  - examples:\n",
+                                   "  - examples:\n      cell_timeout: 0\n"))
+    result, _ = tiny()
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "cell_timeout in mkdocs.yml: 0 is not valid" in result.stderr
+
+
 def test_a_kernel_that_dies_while_starting_leaves_no_traceback():
     """nbclient leaves an exit-time cleanup behind when the kernel dies
     before it answers (Ctrl-C as it starts): at exit it printed a
