@@ -315,14 +315,21 @@ class Execution:
             except OSError:
                 pass
 
+        def started(**_):
+            forget_connection_file()
+            self._stop_if_asked()
+
         client = NotebookClient(
             self.notebook, km=manager, timeout=self.timeout,
             kernel_name="python3", allow_errors=False, record_timing=False,
             resources={"metadata": {"path": str(self.cwd)}},
-            extra_arguments=self.arguments,
-            on_notebook_start=forget_connection_file)
+            extra_arguments=self.arguments, on_notebook_start=started,
+            on_cell_start=lambda **_: self._stop_if_asked(),
+            on_cell_executed=_refuse_exit)
         try:
             client.execute(env={**os.environ, **self.env})
+            if self.stopped:  # asked as the last cell ended
+                raise Stopped()
         except Exception:
             if self.stopped:
                 raise Stopped() from None
@@ -341,6 +348,12 @@ class Execution:
                 pass
             forget_connection_file()
 
+    def _stop_if_asked(self):
+        # A stop asked while the kernel started found no process to kill;
+        # it is carried out before the first cell, or the next.
+        if self.stopped:
+            self.stop()
+
     def stop(self):
         """Kill the kernel now (safe from a signal handler or thread)."""
         with self._lock:
@@ -357,3 +370,17 @@ class Execution:
 
 class Stopped(Exception):
     """The execution was stopped from outside (an interrupt)."""
+
+
+class AskedExit(Exception):
+    """A cell called IPython's ``exit()`` (or ``quit()``): in Jupyter the
+    kernel then ends, and no later cell runs. ``args[0]``: its code."""
+
+
+def _refuse_exit(cell, cell_index, execute_reply):
+    """nbclient's ``on_cell_executed`` hook: stop at a cell that asked the
+    kernel to end (IPython's ``exit()``), which nbclient ignores."""
+    content = (execute_reply or {}).get("content", {})
+    if any(p.get("source") == "ask_exit" for p in content.get("payload",
+                                                               [])):
+        raise AskedExit(cell.source)

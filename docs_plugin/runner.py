@@ -306,20 +306,21 @@ class Runner:
             refused = sorted(_lines(writes))
             shutil.rmtree(entry, ignore_errors=True)
             if error.ename == "SystemExit":
-                raise ExampleError(
-                    f"example {example.path} calls sys.exit() "
-                    f"({error.ename}: {error.evalue}) in this cell:\n"
-                    f"{_failed_cell(str(error))}\n"
-                    "An example is also a notebook (the build runs it as "
-                    "one, and readers download it), where sys.exit() is "
-                    "an error: let the example end on its own, or raise "
-                    "an exception to make it fail.",
+                raise ExampleError(_exit_message(
+                    example, f"sys.exit() ({error.ename}: {error.evalue})",
+                    _failed_cell(str(error)), "an error"),
                     example, standalone.own_cells(notebook, bundled)) \
                     from None
             raise ExampleError(
                 f"example {example.path} failed:\n"
                 f"{kernel.strip_ansi(str(error))}"
                 + _refused_writes(refused, str(error), self.sandboxed()),
+                example, standalone.own_cells(notebook, bundled)) from None
+        except kernel.AskedExit as error:
+            shutil.rmtree(entry, ignore_errors=True)
+            raise ExampleError(_exit_message(
+                example, "exit()", error.args[0], "the end of the kernel: "
+                "no later cell runs"),
                 example, standalone.own_cells(notebook, bundled)) from None
         except Exception as error:  # timeout, dead kernel, ...
             shutil.rmtree(entry, ignore_errors=True)
@@ -434,6 +435,14 @@ def _large_outputs(name, notebook, limit=OUTPUT_LIMIT) -> list[str]:
                 "gallery page would carry all of it. Show less (a summary, "
                 "a table, a figure through Report).")
     return warnings
+
+
+def _exit_message(example, call, cell, means) -> str:
+    return (f"example {example.path} calls {call} in this cell:\n{cell}\n"
+            "An example is also a notebook (the build runs it as one, and "
+            f"readers download it), where {call.split()[0]} is {means}: "
+            "let the example end on its own, or raise an exception to make "
+            "it fail.")
 
 
 def _failed_cell(error: str) -> str:

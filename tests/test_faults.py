@@ -165,6 +165,46 @@ def test_a_cell_timeout_below_one_second_is_refused(tiny):
     assert "cell_timeout in mkdocs.yml: 0 is not valid" in result.stderr
 
 
+def test_a_stop_while_the_kernel_starts_stops_it(tmp_path):
+    """Ctrl-C as a kernel started found no process to kill: the example
+    ran to its end, and its result was cached as if nothing happened."""
+    import threading
+
+    import nbformat
+
+    from docs_plugin import kernel
+
+    cell = "import time; time.sleep(20); open('ran', 'w').write('x')"
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(cell)])
+    run = kernel.Execution(notebook, tmp_path, {}, 60)
+
+    def stop_at_start():
+        while run._manager is None:  # the kernel is about to start
+            time.sleep(0.001)
+        run.stop()
+
+    threading.Thread(target=stop_at_start, daemon=True).start()
+    begin = time.monotonic()
+    with pytest.raises(kernel.Stopped):
+        run.run()
+    assert time.monotonic() - begin < 15
+    assert not (tmp_path / "ran").exists()
+
+
+def test_exit_in_an_example_says_why_it_fails(tiny):
+    """IPython's exit() asks Jupyter to end the kernel; nbclient ran the
+    next cells anyway, and published a value a reader's run never made."""
+    extra = "exit()\n\n# %%\nreport.values(late=7)"
+    page = "# Home\n\nLate: {{ tiny.late }}.\n"
+    result, _ = tiny(page=page, extra=extra)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "tiny.py calls exit() in this cell:\n" in result.stderr, \
+        result.stderr[-2000:]
+    assert "where exit() is the end of the kernel" in result.stderr
+
+
 def test_a_kernel_that_dies_while_starting_leaves_no_traceback():
     """nbclient leaves an exit-time cleanup behind when the kernel dies
     before it answers (Ctrl-C as it starts): at exit it printed a
