@@ -15,6 +15,7 @@ import re
 from mkdocs.exceptions import PluginError
 
 from docs_plugin import syntax, wording
+from docs_plugin.examples import no_such_example
 from docs_plugin.gallery import nav_pages, page_url
 from snippets.support import rules
 
@@ -122,6 +123,11 @@ def _page_claims(state, file, substitute, supports):
             continue  # serving: its page shows the failure instead
         example, name = placeholder.example, placeholder.key
         claim = state.claims.get(example, {}).get(name)
+        if claim is None and example not in state.by_name:
+            problems.append(
+                f"{where}:{placeholder.line}: {placeholder.text}: "
+                + no_such_example(example, state.by_name, state.code_dir))
+            continue
         if claim is None:
             known = ", ".join(sorted(state.claims.get(example, {})))
             problems.append(

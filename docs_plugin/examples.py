@@ -19,6 +19,21 @@ class ExampleError(Exception):
         self.notebook = notebook  # executed up to the failure, if any
 
 
+def no_such_example(name, names, code_dir) -> str:
+    """What to say of ``name``, which is not one of the examples
+    ``names`` (in ``code_dir``).
+
+    >>> no_such_example("tiyn", ["tiny", "bn_cost"], "examples")
+    'there is no example named tiyn (did you mean tiny?)'
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (f"did you mean {', '.join(close)}?" if close else
+            f"the examples are in {code_dir}/")
+    return f"there is no example named {name} ({hint})"
+
+
 @dataclass
 class Example:
     """One example script."""

@@ -11,7 +11,7 @@ from mkdocs.exceptions import PluginError
 
 from docs_plugin import claims, gallery, stamps, syntax
 from docs_plugin.background import Running
-from docs_plugin.examples import output_cell
+from docs_plugin.examples import no_such_example, output_cell
 from docs_plugin.outputs import THUMBNAIL
 
 # Characters that would make a value Markdown instead of text.
@@ -184,14 +184,10 @@ def _value(state, placeholder, where):
         value = state.values[example][key]
     except KeyError:
         if example not in state.by_name:
-            import difflib
-
-            close = difflib.get_close_matches(example, state.by_name, n=3)
-            hint = (f"did you mean {', '.join(close)}?" if close else
-                    f"the examples are in {state.code_dir}/")
             raise PluginError(
                 f"{where}:{placeholder.line}: {{{{ {example}.{key} }}}}: "
-                f"there is no example named {example} ({hint})") from None
+                + no_such_example(example, state.by_name, state.code_dir)) \
+                from None
         known = ", ".join(sorted(state.values.get(example, {}))) or "none"
         raise PluginError(
             f"{where}:{placeholder.line}: no value {example}.{key} "
@@ -245,6 +241,13 @@ def _check_source_include(include, bases, at):
     found = [b for b in bases if (Path(b) / include.path).is_file()]
     if not found:
         raise PluginError(f"{at}: included file {include.path} not found")
+    inside = [b for b in found if Path(b).resolve() in
+              (Path(b) / include.path).resolve().parents]
+    if not inside:  # pymdownx.snippets refuses it, with a traceback
+        raise PluginError(
+            f"{at}: included file {include.path} is outside the project "
+            "(a page includes only files inside it)")
+    found = inside
     if include.section:
         source = (Path(found[0]) / include.path).read_text(
             encoding="utf-8")

@@ -324,6 +324,18 @@ def test_missing_file_fails_the_build(tiny):
     assert "Traceback" not in result.stderr
 
 
+def test_an_include_outside_the_project_fails_in_one_line(tiny, tmp_path):
+    # pymdownx.snippets refused it with a 13-frame traceback
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.md"
+    outside.write_text("# Not ours\n")
+    rel = f"../{outside.name}"
+    result, _ = tiny(page=f'# Home\n\n--8<-- "{rel}"\n')
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"index.md:3: included file {rel} is outside the project" in \
+        result.stderr, result.stderr[-2000:]
+
+
 def test_unknown_value_fails_the_build(tiny):
     result, _ = tiny(page="# Home\n\n{{ tiny.question }}\n")
     assert result.returncode != 0
@@ -545,6 +557,15 @@ def test_a_claim_no_example_evaluates_fails_the_build(tiny):
     result, _ = tiny(page=CLAIM_PAGE)
     assert result.returncode != 0
     assert "index.md:3: claim tiny.large is never evaluated" in result.stderr
+
+
+def test_a_claim_of_an_example_that_does_not_exist_says_so(tiny):
+    # it said "claims of tiyn: none", as if tiyn existed
+    result, _ = tiny(page="# Home\n\nLarge{{ claim tiyn.large }}.\n")
+    assert result.returncode != 0
+    assert "index.md:3: {{ claim tiyn.large }}: there is no example " \
+        "named tiyn (did you mean tiny?)" in result.stderr, \
+        result.stderr[-2000:]
 
 
 def test_a_claim_no_page_states_fails_the_build(tiny):
