@@ -52,6 +52,8 @@ def start(options, config, root, log, serving=False,
         chosen = settings.Settings.from_env()
     except settings.SettingError as error:
         raise PluginError(str(error)) from None
+    for line in settings.unknown():
+        log.warning(line)
     examples_dir = root / options.examples_dir
     try:
         examples = discover(examples_dir)

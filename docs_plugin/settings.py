@@ -110,6 +110,28 @@ class Settings:
                    data_dir=examples.data_dir)
 
 
+def unknown(environ=None) -> list[str]:
+    """A line for each ``DOCS_*`` variable of ``environ`` that the build
+    does not read (a misspelt name is otherwise ignored without a word).
+
+    >>> unknown({"DOCS_FAS": "1", "DOCS_JOBS": "2", "HOME": "/root"})
+    ['DOCS_FAS is not a variable the build reads (did you mean DOCS_FAST?)']
+    """
+    import difflib
+
+    environ = os.environ if environ is None else environ
+    known = set(VARIABLES) | {shared.READS_FILE}
+    lines = []
+    for name in sorted(n for n in environ if n.startswith("DOCS_")):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = (f"did you mean {close[0]}?" if close else
+                    f"it reads {', '.join(sorted(VARIABLES))}")
+            lines.append(f"{name} is not a variable the build reads "
+                         f"({hint})")
+    return lines
+
+
 def matches(name: str, patterns) -> bool:
     """Whether example ``name`` matches one of ``patterns``.
 

@@ -373,6 +373,14 @@ def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     assert not (site / "index.html").exists()
 
 
+def test_a_misspelt_variable_is_said(tiny):
+    # DOCS_FAS=1 was ignored without a word: a full-size build
+    result, _ = tiny(DOCS_FAS="1")
+    assert result.returncode != 0  # a warning, in a strict build
+    assert "DOCS_FAS is not a variable the build reads (did you mean " \
+        "DOCS_FAST?)" in result.stderr
+
+
 @pytest.mark.parametrize("variable, inside", [
     ("DOCS_CACHE_DIR", "docs/cache"), ("DOCS_DATA_DIR", "docs/data"),
     ("DOCS_CACHE_DIR", "site/cache")])
