@@ -155,7 +155,7 @@ def _cards(state, failed, stale, running=()):
 def substitute_values(state, markdown, where, found) -> str:
     """``markdown`` with every ``{{ example.key }}`` of ``found`` replaced
     by its value (claims are left as they are)."""
-    lines = markdown.split("\n")
+    lines, problems = markdown.split("\n"), []
     for placeholder in found:
         if placeholder.kind != "value":
             continue
@@ -164,7 +164,11 @@ def substitute_values(state, markdown, where, found) -> str:
             lines[placeholder.line - 1] = line.replace(
                 placeholder.text, "**⚠**", 1)
             continue
-        value = _value(state, placeholder, where)
+        try:
+            value = _value(state, placeholder, where)
+        except PluginError as error:  # every one of the page, at once
+            problems.append(str(error))
+            continue
         at_start = line.lstrip().startswith(placeholder.text)
         line = line.replace(placeholder.text, value, 1)
         if at_start and value[:1].isdigit():
@@ -175,6 +179,8 @@ def substitute_values(state, markdown, where, found) -> str:
             if rest[:1] in (".", ")"):
                 line = line[:indent + digits] + "\\" + rest
         lines[placeholder.line - 1] = line
+    if problems:
+        raise PluginError("\n".join(problems))
     return "\n".join(lines)
 
 

@@ -341,10 +341,12 @@ def test_unknown_value_fails_the_build(tiny):
     assert result.returncode != 0
     assert "no value tiny.question (values of tiny: answer)" in result.stderr
     # an example that does not exist is said to be missing, with a guess
-    result, _ = tiny(page="# Home\n\n{{ tiyn.answer }}\n")
+    # ... and every mistake of the page is named at once
+    result, _ = tiny(page="# Home\n\n{{ tiyn.answer }}\n\n{{ tiny.q }}\n")
     assert result.returncode != 0
-    assert "there is no example named tiyn (did you mean tiny?)" in \
-        result.stderr
+    assert "index.md:3: {{ tiyn.answer }}: there is no example named tiyn " \
+        "(did you mean tiny?)" in result.stderr
+    assert "index.md:5: no value tiny.q" in result.stderr
 
 
 def test_broken_link_fails_the_build(tiny):
