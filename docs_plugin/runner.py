@@ -350,6 +350,7 @@ class Runner:
                 "An example stops what it starts.")
         warnings += _large_outputs(example.name, standalone.own_cells(
             notebook, bundled))
+        warnings += _sets_threads(example.name, notebook, threads)
         for warning in warnings:
             self.warn(warning)
         reads = _lines(reads_file)
@@ -443,6 +444,46 @@ def _exit_message(example, call, cell, means) -> str:
             f"readers download it), where {call.split()[0]} is {means}: "
             "let the example end on its own, or raise an exception to make "
             "it fail.")
+
+
+def _sets_threads(name, notebook, threads) -> list[str]:
+    """A warning when the code of ``notebook`` (the example and the
+    helpers it carries) sets torch's thread count, which the build sets
+    and its pages state, to anything but the build's ``threads`` (a
+    helper may set it in the processes it starts, as the build does).
+
+    >>> import nbformat
+    >>> cell = nbformat.v4.new_code_cell("import torch\\n"
+    ...                                  "torch.set_num_threads(64)")
+    >>> nb = nbformat.v4.new_notebook(cells=[cell])
+    >>> print(_sets_threads("e", nb, 1)[0])  # doctest: +ELLIPSIS
+    example e calls torch.set_num_threads: the build runs it on 1 thread...
+    >>> cell.source = "torch.set_num_threads(1)"
+    >>> _sets_threads("e", nb, 1)
+    []
+    """
+    import ast
+
+    calls = set()
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython syntax: not ours to judge here
+            continue
+        calls |= {node.func.attr for node in ast.walk(tree)
+                  if isinstance(node, ast.Call)
+                  and isinstance(node.func, ast.Attribute)
+                  and node.func.attr == "set_num_threads"
+                  and not (len(node.args) == 1 and isinstance(
+                      node.args[0], ast.Constant)
+                      and node.args[0].value == threads)}
+    count = "as many threads as torch takes" if threads is None else (
+        f"{threads} thread" + ("" if threads == 1 else "s"))
+    return [f"example {name} calls torch.{call}: the build runs it on "
+            f"{count}, and its pages say so; leave the thread count to "
+            "the build" for call in sorted(calls)]
 
 
 def _failed_cell(error: str) -> str:

@@ -151,6 +151,18 @@ def test_a_process_an_example_leaves_running_is_stopped_and_said(tiny):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def test_an_example_that_sets_the_thread_count_is_said(tiny):
+    """Its gallery page's stamp said '1 thread' while it ran on 64."""
+    extra = "import torch\ntorch.set_num_threads(64)"
+    for _ in range(2):  # run, then from the cache: said at every build
+        result, _ = tiny(extra=extra)
+        assert result.returncode != 0  # a warning, in a strict build
+        assert "example tiny calls torch.set_num_threads: the build runs " \
+            "it on 1 thread, and its pages say so" in result.stderr
+    result, _ = tiny(extra="import torch\ntorch.set_num_threads(1)")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_a_cell_timeout_below_one_second_is_refused(tiny):
     """0 or -1 meant no limit at all: a cell that hangs held the build
     forever."""
