@@ -65,6 +65,10 @@ def fail_on_rank_1(rank, world_size):
 
 
 def hang_on_rank_1(rank, world_size):
+    # Both ranks finish joining first: rank 0 leaving while rank 1 was
+    # still connecting made rank 1 fail instead of hang (seen on a busy
+    # machine: "Gloo connectFullMesh failed ... Connection closed by peer").
+    dist.barrier()
     if rank == 1:
         time.sleep(600)
     return rank
