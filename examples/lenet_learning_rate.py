@@ -314,7 +314,8 @@ report.claim("snapshot_drops", Above(
 # %% [markdown]
 # The numbers the page quotes. The `assert` checks that the rates form a
 # geometric grid, so that the page can give one factor between
-# neighbouring rates.
+# neighbouring rates. A dash stands for "no such rate" or "never got
+# there": a sign, not a word, so that the page reads in any language.
 
 # %%
 factors = {round(b / a, 6) for a, b in zip(ALL_RATES, ALL_RATES[1:])}
@@ -328,14 +329,14 @@ report.values(
     every=EVERY, trains=f"{TRAINS:.0%}", half=f"{HALF:.0%}",
     rates_with=", ".join(f"{lr:g}" for lr in RATES["with BatchNorm"]),
     rates_without=", ".join(f"{lr:g}" for lr in RATES["without BatchNorm"]),
-    trained_with=", ".join(f"{lr:g}" for lr in with_bn) or "none",
-    trained_without=", ".join(f"{lr:g}" for lr in without_bn) or "none",
+    trained_with=", ".join(f"{lr:g}" for lr in with_bn) or "—",
+    trained_without=", ".join(f"{lr:g}" for lr in without_bn) or "—",
     largest_with=f"{largest:g}", best_with=f"{best_with:g}",
-    largest_without=f"{max(without_bn):g}" if without_bn else "none",
+    largest_without=f"{max(without_bn):g}" if without_bn else "—",
     largest_rate_without=f"{max(RATES['without BatchNorm']):g}",
     best_acc=f"{top[best_with]:.1%}", largest_acc=f"{top[largest]:.1%}",
-    half_with=at_half["with BatchNorm"] or "never",
-    half_without=at_half["without BatchNorm"] or "never",
+    half_with=at_half["with BatchNorm"] or "—",
+    half_without=at_half["without BatchNorm"] or "—",
     plateau_loss=f"{max((loss_of[lr] for lr in slow), default=chance):.3f}",
     chance=f"{chance:.3f}",
 )
