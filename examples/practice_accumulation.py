@@ -180,10 +180,10 @@ report.table("gradients", ["Model", "Accumulated minus batch gradient, "
 # So we train the same MLP twice per seed: once with `accumulated_step`,
 # once with `full_step`. Both runs of a seed start from the same initial
 # weights and see the same batches of `BATCH` images, for the same number
-# of optimizer steps (`steps`, with Adam). The only difference is the
-# BatchNorm statistics inside each step. After training, `accuracy`
-# measures the test accuracy in eval mode, where BatchNorm uses its
-# running statistics.
+# of optimizer steps (`steps`, with Adam at learning rate `lr`). The only
+# difference is the BatchNorm statistics inside each step. After
+# training, `accuracy` measures the test accuracy in eval mode, where
+# BatchNorm uses its running statistics.
 #
 # This is the slowest cell of the example: it trains two models for each
 # seed in `seeds`.
@@ -191,13 +191,14 @@ report.table("gradients", ["Model", "Accumulated minus batch gradient, "
 # %%
 steps = 30 if FAST else 400
 seeds = [0, 1, 2]
+lr = 1e-3
 results = {"accumulated": [], "full": []}
 for seed in seeds:
     for name, step_fn in (("accumulated", accumulated_step),
                           ("full", full_step)):
         torch.manual_seed(seed)
         net = mlp()
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         stream = data.batches(x_train, y_train, BATCH,
                               torch.Generator().manual_seed(seed))
         net.train()
@@ -244,7 +245,7 @@ print(comparison.verdict, comparison.describe(" points", 100))
 low, high = comparison.paired
 report.values(
     micro=MICRO, accumulate=ACCUMULATE, batch=BATCH, steps=steps,
-    warm_up=warm_up, seeds=len(seeds),
+    warm_up=warm_up, seeds=len(seeds), lr=f"{lr:g}",
     grad_bn=f"{relative['with BatchNorm1d']:.2g}",
     grad_plain=f"{relative['without']:.1e}",
     effect=f"{abs(comparison.effect) * 100:.2f}",

@@ -384,3 +384,18 @@ def test_parameter_groups_keep_norms_and_biases_out_of_weight_decay():
             torch.testing.assert_close(p, before[n] * (1 - 0.1 * 0.5))
         else:
             assert torch.equal(p, before[n]), n
+
+
+def test_the_mlp_the_practice_page_describes_is_the_one_in_models():
+    """The page types the helper's layer sizes: they must be its sizes."""
+    import re
+
+    from testkit import DOCS
+
+    linears = [m for m in mlp() if isinstance(m, nn.Linear)]
+    sizes = "-".join(str(n) for n in [linears[0].in_features]
+                     + [layer.out_features for layer in linears])
+    text = (DOCS / "practice.md").read_text(encoding="utf-8")
+    stated = re.findall(r"`snippets/experiments/models\.py`\s*"
+                        r"\((\d+(?:-\d+)+)", text)
+    assert len(stated) == 2 and set(stated) == {sizes}, (stated, sizes)
