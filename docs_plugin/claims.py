@@ -80,11 +80,12 @@ def collect(state, files, substitute, page_error=None) -> list[dict]:
             stated += page_stated
             problems += [(file.src_uri, p) for p in page_problems]
     used = {(c["example"], c["name"]) for c in stated}
-    faulty = {where for where, _ in problems}
-    for example, claims in sorted(state.claims.items()):
+    faulty = {where for where, _ in problems} - {None}
+    # a page with an error stated claims that were not collected
+    for example, claims in [] if faulty else sorted(state.claims.items()):
         problems += [(None, f"claim {example}.{name} is evaluated but no "
                       "page states it") for name in sorted(claims)
-                     if (example, name) not in used and not faulty - {None}]
+                     if (example, name) not in used]
     if problems and page_error is None:
         raise PluginError("\n".join(message for _, message in problems))
     for where, message in problems:

@@ -307,8 +307,8 @@ class Runner:
             shutil.rmtree(entry, ignore_errors=True)
             if error.ename == "SystemExit":
                 raise ExampleError(_exit_message(
-                    example, f"sys.exit() ({error.ename}: {error.evalue})",
-                    _failed_cell(str(error)), "an error"),
+                    example, "sys.exit()", f" ({error.ename}: "
+                    f"{error.evalue})", _failed_cell(notebook), "an error"),
                     example, standalone.own_cells(notebook, bundled)) \
                     from None
             raise ExampleError(
@@ -319,8 +319,8 @@ class Runner:
         except kernel.AskedExit as error:
             shutil.rmtree(entry, ignore_errors=True)
             raise ExampleError(_exit_message(
-                example, "exit()", error.args[0], "the end of the kernel: "
-                "no later cell runs"),
+                example, "exit()", "", error.args[0], "the end of the "
+                "kernel: no later cell runs"),
                 example, standalone.own_cells(notebook, bundled)) from None
         except Exception as error:  # timeout, dead kernel, ...
             shutil.rmtree(entry, ignore_errors=True)
@@ -348,15 +348,14 @@ class Runner:
                 f"example {example.name} left processes running after it "
                 f"ended, which the build stopped: {'; '.join(strays[:5])}. "
                 "An example stops what it starts.")
-        warnings += _large_outputs(example.name, standalone.own_cells(
-            notebook, bundled))
+        shown = standalone.own_cells(notebook, bundled)  # its gallery page
+        warnings += _large_outputs(example.name, shown)
         warnings += _sets_threads(example.name, notebook, threads)
         for warning in warnings:
             self.warn(warning)
         reads = _lines(reads_file)
         shutil.rmtree(work, ignore_errors=True)
-        nbformat.write(standalone.own_cells(notebook, bundled),
-                       entry / "gallery" / f"{example.name}.ipynb")
+        nbformat.write(shown, entry / "gallery" / f"{example.name}.ipynb")
         return self.cache.commit(
             example, key, entry, seconds, reads, assembled.source, warnings,
             self._data_dir(), stamps.ran(self._versions, threads, self.fast))
@@ -438,12 +437,13 @@ def _large_outputs(name, notebook, limit=OUTPUT_LIMIT) -> list[str]:
     return warnings
 
 
-def _exit_message(example, call, cell, means) -> str:
-    return (f"example {example.path} calls {call} in this cell:\n{cell}\n"
-            "An example is also a notebook (the build runs it as one, and "
-            f"readers download it), where {call.split()[0]} is {means}: "
-            "let the example end on its own, or raise an exception to make "
-            "it fail.")
+def _exit_message(example, call, detail, cell, means) -> str:
+    """Why an example that ends itself with ``call`` fails the build."""
+    return (f"example {example.path} calls {call}{detail} in this cell:\n"
+            f"{cell}\nAn example is also a notebook (the build runs it as "
+            f"one, and readers download it), where {call} is {means}: let "
+            "the example end on its own, or raise an exception to make it "
+            "fail.")
 
 
 def _sets_threads(name, notebook, threads) -> list[str]:
@@ -486,10 +486,11 @@ def _sets_threads(name, notebook, threads) -> list[str]:
             "the build" for call in sorted(calls)]
 
 
-def _failed_cell(error: str) -> str:
-    """The code of the cell in nbclient's ``CellExecutionError`` text."""
-    parts = error.split("------------------")
-    return parts[1].strip("\n") if len(parts) > 2 else ""
+def _failed_cell(notebook) -> str:
+    """The code of the cell of an executed ``notebook`` that raised."""
+    return next((cell.source for cell in notebook.cells
+                 if any(output.output_type == "error"
+                        for output in cell.get("outputs", []))), "")
 
 
 def _lines(path):

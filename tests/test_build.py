@@ -355,6 +355,16 @@ def test_broken_link_fails_the_build(tiny):
     assert "missing.md" in result.stderr
 
 
+def one_error_line(result):
+    """The build's only ERROR line; it failed in that line, without a
+    traceback."""
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines()
+              if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
 @pytest.mark.parametrize("variable, value", [
     ("DOCS_FAST", "yes"), ("DOCS_FAST", "2"), ("DOCS_EXECUTE", "maybe"),
     ("DOCS_JOBS", "0"), ("DOCS_JOBS", "two"), ("DOCS_JOBS", "\u00b9"),
@@ -367,11 +377,8 @@ def test_broken_link_fails_the_build(tiny):
 def test_bad_setting_fails_the_build_in_one_line(tiny, variable, value):
     result, site = tiny(**{variable: value})
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith("ERROR")]
-    assert len(errors) == 1, result.stderr
-    assert f"{variable}={value!r}" in errors[0]
+    error = one_error_line(result)
+    assert f"{variable}={value!r}" in error
     assert not (site / "index.html").exists()
 
 
@@ -393,12 +400,9 @@ def test_a_folder_inside_the_docs_or_the_site_is_refused(tiny, variable,
     it (every example ran at every build)."""
     result, _ = tiny(**{variable: str(tiny.root / inside)})
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith("ERROR")]
-    assert len(errors) == 1, result.stderr
+    error = one_error_line(result)
     assert f"{variable}={str(tiny.root / inside)!r} is inside the " \
-        f"{inside.partition('/')[0]} folder" in errors[0]
+        f"{inside.partition('/')[0]} folder" in error
     assert not (tiny.root / inside).exists()
 
 
@@ -410,22 +414,16 @@ def test_a_site_folder_that_cannot_be_written_is_one_line(tiny, tmp_path):
                           config=str(tiny.root / "mkdocs.yml"),
                           env=fast_env())
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith("ERROR")]
-    assert len(errors) == 1, result.stderr
-    assert f"the site cannot be written to {site}" in errors[0]
+    error = one_error_line(result)
+    assert f"the site cannot be written to {site}" in error
 
 
 def test_an_example_that_does_not_parse_fails_in_one_line(tiny):
     # was a 61-line traceback through mkdocs, click and ast.parse
     result, site = tiny(extra="def (:")
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith("ERROR")]
-    assert len(errors) == 1, result.stderr
-    assert re.search(r"examples/tiny\.py:\d+: SyntaxError: ", errors[0])
+    error = one_error_line(result)
+    assert re.search(r"examples/tiny\.py:\d+: SyntaxError: ", error)
 
 
 def test_more_jobs_than_cores_are_capped_saying_so(tiny):
@@ -443,11 +441,8 @@ def test_a_preload_module_that_does_not_exist_fails_the_build(tiny):
         "  - examples:\n", "  - examples:\n      preload: [torhc]\n", 1))
     result, site = tiny()
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines()
-              if line.startswith("ERROR")]
-    assert len(errors) == 1, result.stderr
-    assert "preload in mkdocs.yml: no module 'torhc'" in errors[0]
+    error = one_error_line(result)
+    assert "preload in mkdocs.yml: no module 'torhc'" in error
     assert not (site / "index.html").exists()
 
 
